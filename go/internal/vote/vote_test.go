@@ -24,11 +24,8 @@ type casesFile struct {
 
 func loadCases(t *testing.T) casesFile {
 	t.Helper()
-	path := os.Getenv("VOTE_CASES")
-	if path == "" {
-		path = "../../../proto/vote_cases.json"
-	}
-	data, err := os.ReadFile(path)
+	// Relative to this package, under both go test and Bazel (the file is in the test's data).
+	data, err := os.ReadFile("../../../proto/vote_cases.json")
 	if err != nil {
 		t.Fatalf("read shared cases: %v", err)
 	}
