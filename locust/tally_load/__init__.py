@@ -1,0 +1,1 @@
+"""Tally's load-generation code: vote inputs for the Locust user classes and the run report."""
