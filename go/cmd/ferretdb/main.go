@@ -1,0 +1,56 @@
+// Command ferretdb serves the MongoDB wire protocol on top of SQLite, for local runs and tests.
+//
+// No real mongod is obtainable here; FerretDB v1.24.2 is, as an embeddable Go package. This main
+// wires that package with the SQLite backend and nothing else (no telemetry, no PostgreSQL).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
+	dataDir := flag.String("data-dir", "", "directory for the SQLite databases (required)")
+	flag.Parse()
+
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger, *listen, *dataDir); err != nil {
+		logger.Error("ferretdb stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, listen, dataDir string) error {
+	if dataDir == "" {
+		return fmt.Errorf("-data-dir is required")
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+	})
+	if err != nil {
+		return fmt.Errorf("start ferretdb: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "serving the MongoDB wire protocol on %s, data in %s\n", listen, abs)
+	return f.Run(ctx)
+}

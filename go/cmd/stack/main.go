@@ -1,0 +1,245 @@
+// Command stack runs Tally's local servers: Kafka, Redis and the MongoDB-wire server.
+//
+//	stack up   [flags]                start them on the usual ports and keep them until Ctrl-C
+//	stack exec [flags] -- CMD [ARG...] start them on free ports in a temp dir, run CMD with
+//	                                   KAFKA_BROKERS, REDIS_URL and MONGO_URL set, then stop them
+//
+// `bazel run //:up` runs `stack up`; integration tests in any language run under `stack exec`
+// (tools/stack/stack_test.bzl). Both use the same definitions (go/internal/stack).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tally-voting/tally/go/internal/stack"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var code int
+	var err error
+	switch os.Args[1] {
+	case "up":
+		err = up(ctx, os.Args[2:], os.Stdout)
+	case "exec":
+		code, err = execCommand(ctx, os.Args[2:], os.Stderr)
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stack: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: stack up [flags] | stack exec [flags] -- CMD [ARG...]  (stack up -h for flags)")
+	os.Exit(2)
+}
+
+// programFlags are the locations of the servers' programs; Bazel passes runfiles paths.
+type programFlags struct {
+	kafkaJars, kafkaLog4j, ferretdb, java, redisServer string
+}
+
+func (p *programFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.kafkaJars, "kafka-jars", "", "directory of the Kafka broker's jars (required)")
+	fs.StringVar(&p.kafkaLog4j, "kafka-log4j", "", "log4j2 configuration for the broker (required)")
+	fs.StringVar(&p.ferretdb, "ferretdb", "", "the MongoDB-wire server program (required)")
+	fs.StringVar(&p.java, "java", "java", "the JVM that runs Kafka")
+	fs.StringVar(&p.redisServer, "redis-server", "redis-server", "the Redis server program")
+}
+
+// config resolves every program to an absolute path, failing on the first one missing.
+func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, error) {
+	cfg := stack.Config{DataDir: dataDir, Ports: ports}
+	for _, f := range []struct {
+		name string
+		val  string
+		dst  *string
+		look bool
+	}{
+		{"kafka-jars", p.kafkaJars, &cfg.KafkaJars, false},
+		{"kafka-log4j", p.kafkaLog4j, &cfg.KafkaLog4j, false},
+		{"ferretdb", p.ferretdb, &cfg.FerretDB, false},
+		{"java", p.java, &cfg.Java, true},
+		{"redis-server", p.redisServer, &cfg.RedisServer, true},
+	} {
+		if f.val == "" {
+			return cfg, fmt.Errorf("-%s is required", f.name)
+		}
+		path := f.val
+		if f.look && !strings.Contains(path, "/") {
+			found, err := exec.LookPath(path)
+			if err != nil {
+				return cfg, fmt.Errorf("-%s: %w", f.name, err)
+			}
+			path = found
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return cfg, fmt.Errorf("-%s: %w", f.name, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return cfg, fmt.Errorf("-%s: %w", f.name, err)
+		}
+		*f.dst = abs
+	}
+	return cfg, nil
+}
+
+func up(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("up", flag.ExitOnError)
+	var programs programFlags
+	programs.register(fs)
+	ports := stack.DefaultPorts
+	defaultData := filepath.Join(envOr("TALLY_HOME", "/var/cache/tally"), "data")
+	dataDir := fs.String("data-dir", defaultData, "where the servers keep their state (wipe it to start over)")
+	fs.IntVar(&ports.Kafka, "kafka-port", ports.Kafka, "Kafka broker port")
+	fs.IntVar(&ports.KafkaController, "kafka-controller-port", ports.KafkaController, "Kafka KRaft controller port")
+	fs.IntVar(&ports.Redis, "redis-port", ports.Redis, "Redis port")
+	fs.IntVar(&ports.Mongo, "mongo-port", ports.Mongo, "MongoDB-wire server port")
+	_ = fs.Parse(args)
+
+	cfg, err := programs.config(*dataDir, ports)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockUp(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := ports.CheckFree(); err != nil {
+		return err
+	}
+	procs, err := cfg.Servers()
+	if err != nil {
+		return err
+	}
+
+	started := time.Now()
+	fmt.Fprintf(out, "starting %d servers (data in %s)\n", len(procs), cfg.DataDir)
+	s, err := stack.Start(ctx, out, procs)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	fmt.Fprintf(out, "ready in %.1f s:\n", time.Since(started).Seconds())
+	for _, p := range procs {
+		fmt.Fprintf(out, "  %-6s %s\n", p.Name, p.Addr)
+	}
+	fmt.Fprintln(out, "Ctrl-C stops everything.")
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "stopping...")
+		return nil
+	case err := <-s.Exited():
+		return fmt.Errorf("%w; stopping the rest", err)
+	}
+}
+
+// lockUp makes a second //:up on the same data dir fail at once instead of fighting the first.
+func lockUp(dataDir string) (func(), error) {
+	path := filepath.Join(dataDir, "up.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("another //:up is already running on %s (pid %s); stop it first (Ctrl-C in its terminal)",
+			dataDir, strings.TrimSpace(string(holder)))
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	return func() { f.Close(); os.Remove(path) }, nil
+}
+
+func execCommand(ctx context.Context, args []string, logs io.Writer) (int, error) {
+	fs := flag.NewFlagSet("exec", flag.ExitOnError)
+	var programs programFlags
+	programs.register(fs)
+	servers := fs.String("servers", strings.Join(stack.ServerNames, ","), "comma-separated servers to start")
+	keep := fs.Bool("keep", false, "keep the temp data dir afterwards (its path is printed)")
+	_ = fs.Parse(args)
+	command := fs.Args()
+	if len(command) == 0 {
+		return 0, errors.New("exec: no command given after --")
+	}
+
+	// Under Bazel the data dir lives in the test's own temp dir, so parallel tests never share.
+	dataDir, err := os.MkdirTemp(os.Getenv("TEST_TMPDIR"), "tally-stack-")
+	if err != nil {
+		return 0, err
+	}
+	if *keep {
+		fmt.Fprintf(logs, "stack: data kept in %s\n", dataDir)
+	} else {
+		defer os.RemoveAll(dataDir)
+	}
+	ports, err := stack.FreePorts()
+	if err != nil {
+		return 0, err
+	}
+	cfg, err := programs.config(dataDir, ports)
+	if err != nil {
+		return 0, err
+	}
+	procs, err := cfg.Servers(strings.Split(*servers, ",")...)
+	if err != nil {
+		return 0, err
+	}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	started := time.Now()
+	s, err := stack.Start(ctx, logs, procs)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Stop()
+	logger.Info("stack ready", "servers", *servers, "took", time.Since(started).Round(time.Millisecond))
+
+	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	cmd.Env = append(append(os.Environ(), cfg.Env()...), "TALLY_STACK_DATA_DIR="+dataDir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = stack.StopTimeout
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return exit.ExitCode(), nil
+	case err != nil:
+		return 0, fmt.Errorf("run %s: %w", command[0], err)
+	}
+	return 0, nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

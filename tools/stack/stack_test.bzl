@@ -1,0 +1,41 @@
+"""stack_test: runs a test program of any language against real servers started for it alone.
+
+The wrapped test (tagged "manual", so `bazel test //...` runs it only through this wrapper) gets
+KAFKA_BROKERS, REDIS_URL and MONGO_URL; `stack exec` (go/cmd/stack) starts the servers on free
+ports in the test's temp dir and stops them when it ends, failing or not.
+"""
+
+load("@rules_shell//shell:sh_test.bzl", "sh_test")
+
+STACK_PROGRAMS = {
+    "ferretdb": "//go/cmd/ferretdb",
+    "kafka-jars": "@kafka_jars//:jars",
+    "kafka-log4j": "//tools/kafka:log4j2.properties",
+}
+
+def stack_args(programs = STACK_PROGRAMS):
+    """The flags that tell go/cmd/stack where each server's program is, as runfiles paths."""
+    return ["--%s=$(rootpath %s)" % (flag, label) for flag, label in programs.items()]
+
+def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium", **kwargs):
+    """A test that runs `test` under `stack exec` with the given servers.
+
+    Args:
+      name: the test's name.
+      test: the label of the test binary to run (tag it "manual").
+      servers: which servers to start: any of kafka, redis, mongo.
+      size: the test size (starting Kafka takes seconds).
+      **kwargs: passed to sh_test.
+    """
+    sh_test(
+        name = name,
+        srcs = ["//tools/stack:stack_exec.sh"],
+        args = ["$(rootpath //go/cmd/stack)"] + stack_args() + [
+            "--servers=" + ",".join(servers),
+            "--",
+            "$(rootpath %s)" % test,
+        ],
+        data = ["//go/cmd/stack", test] + STACK_PROGRAMS.values(),
+        size = size,
+        **kwargs
+    )
