@@ -5,6 +5,7 @@ KAFKA_BROKERS, REDIS_URL and MONGO_URL; `stack exec` (go/cmd/stack) starts the s
 ports in the test's temp dir and stops them when it ends, failing or not.
 """
 
+load("@rules_shell//shell:sh_binary.bzl", "sh_binary")
 load("@rules_shell//shell:sh_test.bzl", "sh_test")
 
 STACK_PROGRAMS = {
@@ -16,6 +17,13 @@ STACK_PROGRAMS = {
 def stack_args(programs = STACK_PROGRAMS):
     """The flags that tell go/cmd/stack where each server's program is, as runfiles paths."""
     return ["--%s=$(rootpath %s)" % (flag, label) for flag, label in programs.items()]
+
+def _stack_exec_args(program, servers, program_args):
+    return ["$(rootpath //go/cmd/stack)"] + stack_args() + [
+        "--servers=" + ",".join(servers),
+        "--",
+        "$(rootpath %s)" % program,
+    ] + program_args
 
 def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium", **kwargs):
     """A test that runs `test` under `stack exec` with the given servers.
@@ -30,12 +38,26 @@ def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium
     sh_test(
         name = name,
         srcs = ["//tools/stack:stack_exec.sh"],
-        args = ["$(rootpath //go/cmd/stack)"] + stack_args() + [
-            "--servers=" + ",".join(servers),
-            "--",
-            "$(rootpath %s)" % test,
-        ],
+        args = _stack_exec_args(test, servers, []),
         data = ["//go/cmd/stack", test] + STACK_PROGRAMS.values(),
         size = size,
+        **kwargs
+    )
+
+def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], **kwargs):
+    """`bazel run`s binary (a benchmark, say) under `stack exec` with the given servers.
+
+    Args:
+      name: the target's name.
+      binary: the label of the program to run.
+      servers: which servers to start: any of kafka, redis, mongo.
+      args: the program's own arguments.
+      **kwargs: passed to sh_binary.
+    """
+    sh_binary(
+        name = name,
+        srcs = ["//tools/stack:stack_exec.sh"],
+        args = _stack_exec_args(binary, servers, args),
+        data = ["//go/cmd/stack", binary] + STACK_PROGRAMS.values(),
         **kwargs
     )

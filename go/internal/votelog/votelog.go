@@ -1,0 +1,165 @@
+// Package votelog stores one log document per counted vote in MongoDB (database "tally") and
+// answers "what are the newest N logs" quickly however large the log grows.
+//
+// Two collections, both keyed by vote id so that writing a vote twice is a no-op:
+//   - logs: every vote, forever.
+//   - logs_recent: only the newest few hundred, trimmed by the writer.
+//
+// The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
+// but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
+// the whole collection for every such query (seconds at 100k documents); a collection that never
+// holds more than RecentMax documents keeps the query in milliseconds on both. docs/data.md
+// describes the layout; the Node API reads logs_recent the same way.
+package votelog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Names shared with the Node API and docs/data.md.
+const (
+	Database         = "tally"
+	LogsCollection   = "logs"
+	RecentCollection = "logs_recent"
+)
+
+// RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
+// logs_recent holds between RecentKeep and RecentMax documents: trimming in steps keeps the
+// writer from trimming after every insert.
+const (
+	RecentKeep = 100
+	RecentMax  = 2 * RecentKeep
+)
+
+// Log is one counted vote.
+type Log struct {
+	VoteID     string    `bson:"_id"`
+	Name       string    `bson:"name"`
+	Album      string    `bson:"album"`
+	Year       int32     `bson:"year"`
+	Rank       int32     `bson:"rank"`
+	Route      string    `bson:"route"`
+	AcceptedAt time.Time `bson:"accepted_at"`
+	CountedAt  time.Time `bson:"counted_at"`
+	Partition  int       `bson:"partition"`
+	Offset     int64     `bson:"offset"`
+}
+
+// Store writes and reads vote logs.
+type Store struct {
+	logs   *mongo.Collection
+	recent *mongo.Collection
+}
+
+// New returns a Store over db (normally client.Database(Database)).
+func New(db *mongo.Database) *Store {
+	return &Store{logs: db.Collection(LogsCollection), recent: db.Collection(RecentCollection)}
+}
+
+// Insert writes logs to both collections. Logs already present (a replay after a crash or a
+// rebalance) are skipped, not errors.
+func (s *Store) Insert(ctx context.Context, logs []Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	docs := make([]any, len(logs))
+	for i := range logs {
+		docs[i] = logs[i]
+	}
+	if err := insertIgnoringDuplicates(ctx, s.logs, docs); err != nil {
+		return fmt.Errorf("insert into %s: %w", LogsCollection, err)
+	}
+	if err := insertIgnoringDuplicates(ctx, s.recent, docs); err != nil {
+		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
+	}
+	if err := s.trimRecent(ctx); err != nil {
+		return fmt.Errorf("trim %s: %w", RecentCollection, err)
+	}
+	return nil
+}
+
+func insertIgnoringDuplicates(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bulk mongo.BulkWriteException
+	if errors.As(err, &bulk) && bulk.WriteConcernError == nil &&
+		!slices.ContainsFunc(bulk.WriteErrors, func(e mongo.BulkWriteError) bool { return !e.HasErrorCode(duplicateKey) }) {
+		return nil
+	}
+	return err
+}
+
+const duplicateKey = 11000
+
+// trimRecent deletes all but the newest RecentKeep logs once there are more than RecentMax.
+// Concurrent writers may each trim; the result is the same set.
+func (s *Store) trimRecent(ctx context.Context) error {
+	heads, err := s.recentHeads(ctx)
+	if err != nil || len(heads) <= RecentMax {
+		return err
+	}
+	old := make(bson.A, 0, len(heads)-RecentKeep)
+	for _, h := range heads[RecentKeep:] {
+		old = append(old, h.VoteID)
+	}
+	_, err = s.recent.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: old}}}})
+	return err
+}
+
+type head struct {
+	VoteID     string    `bson:"_id"`
+	AcceptedAt time.Time `bson:"accepted_at"`
+}
+
+// recentHeads returns the ids and times of logs_recent, newest first.
+func (s *Store) recentHeads(ctx context.Context) ([]head, error) {
+	cur, err := s.recent.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "accepted_at", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var heads []head
+	if err := cur.All(ctx, &heads); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	return heads, nil
+}
+
+// newestFirst orders by accept time, then by vote id (UUIDv7 ids grow with time too).
+func newestFirst(at time.Time, id string, bt time.Time, bid string) int {
+	if c := bt.Compare(at); c != 0 {
+		return c
+	}
+	switch {
+	case id > bid:
+		return -1
+	case id < bid:
+		return 1
+	}
+	return 0
+}
+
+// Newest returns up to n logs (1 to RecentKeep), newest first.
+func (s *Store) Newest(ctx context.Context, n int) ([]Log, error) {
+	if n < 1 || n > RecentKeep {
+		return nil, fmt.Errorf("newest: n must be from 1 to %d, got %d", RecentKeep, n)
+	}
+	// Sorted here rather than by the server, which would scan anyway (see the package doc).
+	cur, err := s.recent.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", RecentCollection, err)
+	}
+	var logs []Log
+	if err := cur.All(ctx, &logs); err != nil {
+		return nil, fmt.Errorf("read %s: %w", RecentCollection, err)
+	}
+	slices.SortFunc(logs, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	return logs[:min(n, len(logs))], nil
+}

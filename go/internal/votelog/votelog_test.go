@@ -1,0 +1,139 @@
+package votelog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// openStore connects to the MongoDB-wire server the stack harness started and returns a Store
+// over a database of the test's own.
+func openStore(tb testing.TB) (*Store, *mongo.Database) {
+	tb.Helper()
+	url := os.Getenv("MONGO_URL")
+	if url == "" {
+		tb.Fatal("MONGO_URL is not set: run this test through its stack_test target")
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(url))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { client.Disconnect(context.Background()) })
+	db := client.Database(fmt.Sprintf("votelog_%d", time.Now().UnixNano()))
+	return New(db), db
+}
+
+var epoch = time.Date(2026, time.November, 1, 12, 0, 0, 0, time.UTC)
+
+func makeLogs(from, n int) []Log {
+	logs := make([]Log, n)
+	for i := range logs {
+		seq := from + i
+		logs[i] = Log{
+			VoteID:     fmt.Sprintf("vote-%07d", seq),
+			Name:       "Alux Nahual",
+			Album:      "Hijos del Sol",
+			Year:       1987,
+			Rank:       int32(seq%10 + 1),
+			Route:      "grpc",
+			AcceptedAt: epoch.Add(time.Duration(seq) * time.Millisecond),
+			CountedAt:  epoch.Add(time.Duration(seq)*time.Millisecond + time.Second),
+			Partition:  seq % 6,
+			Offset:     int64(seq),
+		}
+	}
+	return logs
+}
+
+func count(t *testing.T, db *mongo.Database, coll string) int64 {
+	t.Helper()
+	n, err := db.Collection(coll).CountDocuments(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatalf("count %s: %v", coll, err)
+	}
+	return n
+}
+
+func TestInsertIsIdempotent(t *testing.T) {
+	store, db := openStore(t)
+	ctx := context.Background()
+	logs := makeLogs(0, 30)
+	if err := store.Insert(ctx, logs); err != nil {
+		t.Fatalf("first insert: %v", err)
+	}
+	// A replay of a partly applied batch: ten old logs and five new ones.
+	if err := store.Insert(ctx, append(logs[20:], makeLogs(30, 5)...)); err != nil {
+		t.Fatalf("replayed insert: %v", err)
+	}
+	if n := count(t, db, LogsCollection); n != 35 {
+		t.Fatalf("%s holds %d logs, want 35", LogsCollection, n)
+	}
+	if n := count(t, db, RecentCollection); n != 35 {
+		t.Fatalf("%s holds %d logs, want 35", RecentCollection, n)
+	}
+}
+
+func TestNewestAcrossTrims(t *testing.T) {
+	store, db := openStore(t)
+	ctx := context.Background()
+	const total = 1000
+	// Out of order, as partitions interleave: the newest must still come first.
+	for _, from := range []int{500, 0, 750, 250} {
+		if err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+	}
+	if n := count(t, db, LogsCollection); n != total {
+		t.Fatalf("%s holds %d logs, want %d", LogsCollection, n, total)
+	}
+	if n := count(t, db, RecentCollection); n > RecentMax+250 {
+		t.Fatalf("%s holds %d logs, want it trimmed", RecentCollection, n)
+	}
+	got, err := store.Newest(ctx, 20)
+	if err != nil {
+		t.Fatalf("newest: %v", err)
+	}
+	if len(got) != 20 {
+		t.Fatalf("newest returned %d logs, want 20", len(got))
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("vote-%07d", total-1-i); l.VoteID != want {
+			t.Fatalf("newest[%d] = %s, want %s", i, l.VoteID, want)
+		}
+	}
+	if _, err := store.Newest(ctx, RecentKeep+1); err == nil {
+		t.Fatalf("newest(%d) succeeded, want an error", RecentKeep+1)
+	}
+}
+
+// BenchmarkNewest20At100k measures the API's main read with 100k logs stored:
+// tools/bazel run //go/internal/votelog:newest_benchmark (figures in docs/performance.md).
+func BenchmarkNewest20At100k(b *testing.B) {
+	store, db := openStore(b)
+	ctx := context.Background()
+	const total, batch = 100_000, 1000
+	start := time.Now()
+	for from := 0; from < total; from += batch {
+		if err := store.Insert(ctx, makeLogs(from, batch)); err != nil {
+			b.Fatalf("insert: %v", err)
+		}
+	}
+	n, err := db.Collection(LogsCollection).EstimatedDocumentCount(ctx)
+	if err != nil || n != total {
+		b.Fatalf("%s holds %d logs (%v), want %d", LogsCollection, n, err, total)
+	}
+	b.Logf("stored %d logs in %v (%.0f logs/s)", total, time.Since(start), total/time.Since(start).Seconds())
+	b.ResetTimer()
+	for b.Loop() {
+		logs, err := store.Newest(ctx, 20)
+		if err != nil || len(logs) != 20 || logs[0].VoteID != fmt.Sprintf("vote-%07d", total-1) {
+			b.Fatalf("newest: %d logs, err %v", len(logs), err)
+		}
+	}
+}
