@@ -1,0 +1,78 @@
+package queue
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	votev1 "github.com/tally-voting/tally/proto/vote/v1"
+)
+
+func sampleVote() *votev1.Vote {
+	return &votev1.Vote{
+		Name: "Bohemia Suburbana", Album: "Club Atlético Bohemia", Year: 1998, Rank: 3,
+		VoteId: "0190f1e2-7c3a-7b2e-9d4f-1a2b3c4d5e6f", AcceptedAtUnixMs: 1795460000123,
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	m, err := Encode(Record{Vote: sampleVote(), Route: RouteWasm})
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if string(m.Key) != sampleVote().GetVoteId() {
+		t.Fatalf("key = %q, want the vote id", m.Key)
+	}
+	if got := header(m, HeaderAcceptedAt); got != "1795460000123" {
+		t.Fatalf("%s = %q", HeaderAcceptedAt, got)
+	}
+	r, err := Decode(m)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if r.Route != RouteWasm || r.Vote.GetName() != "Bohemia Suburbana" || r.Vote.GetYear() != 1998 ||
+		r.AcceptedAt().UnixMilli() != 1795460000123 {
+		t.Fatalf("round trip = %+v", r)
+	}
+}
+
+func TestEncodeRejectsIncompleteRecords(t *testing.T) {
+	noID := sampleVote()
+	noID.VoteId = ""
+	noTime := sampleVote()
+	noTime.AcceptedAtUnixMs = 0
+	for name, r := range map[string]Record{
+		"no id":   {Vote: noID, Route: RouteGRPC},
+		"no time": {Vote: noTime, Route: RouteGRPC},
+		"route":   {Vote: sampleVote(), Route: "carrier-pigeon"},
+	} {
+		if _, err := Encode(r); err == nil {
+			t.Errorf("%s: Encode succeeded", name)
+		}
+	}
+}
+
+func TestDecodeRejectsPoison(t *testing.T) {
+	good, err := Encode(Record{Vote: sampleVote(), Route: RouteGRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := good
+	otherKey.Key = []byte("someone-else")
+	noRoute := good
+	noRoute.Headers = nil
+	for name, m := range map[string]kafka.Message{
+		"garbage":   {Key: good.Key, Value: []byte("\xff\xff not protobuf"), Headers: good.Headers},
+		"json":      {Key: good.Key, Value: []byte(`{"name":"a"}`), Headers: good.Headers},
+		"empty":     {Key: good.Key, Headers: good.Headers},
+		"other key": otherKey,
+		"no route":  noRoute,
+	} {
+		_, err := Decode(m)
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: Decode error = %v, want a DecodeError", name, err)
+		}
+	}
+}
