@@ -133,7 +133,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	if err := ports.CheckFree(); err != nil {
 		return err
 	}
-	procs, err := cfg.Servers()
+	procs, err := cfg.Servers(cfg.Names()...)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func execCommand(ctx context.Context, args []string, logs io.Writer) (int, error
 	fs := flag.NewFlagSet("exec", flag.ExitOnError)
 	var programs programFlags
 	programs.register(fs)
-	servers := fs.String("servers", strings.Join(stack.ServerNames, ","), "comma-separated servers to start")
+	servers := fs.String("servers", strings.Join(stack.ServerNames, ","), "comma-separated processes to start (with what they need)")
 	keep := fs.Bool("keep", false, "keep the temp data dir afterwards (its path is printed)")
 	_ = fs.Parse(args)
 	command := fs.Args()

@@ -22,28 +22,53 @@ import (
 	"github.com/tally-voting/tally/go/internal/queue"
 )
 
-// Names of the servers, as used by --servers, in logs and by tests.
+// Names of the processes, as used by --servers, in logs and by tests.
 const (
 	KafkaName = "kafka"
 	RedisName = "redis"
 	MongoName = "mongo"
 )
 
-// ServerNames lists every server in start order.
+// ServerNames lists the third-party servers, in start order: what tests get by default.
 var ServerNames = []string{KafkaName, RedisName, MongoName}
 
-// Ports of the servers; DefaultPorts are the servers' usual ones.
+// Ports of every process of the stack.
 type Ports struct {
 	Kafka           int
 	KafkaController int
 	Redis           int
 	Mongo           int
+	// Tally's services.
+	GRPCFront    int // HTTP, the gRPC route's front
+	GRPCProducer int // gRPC
+	Consumer     int // HTTP: health and metrics
+	WasmProducer int // HTTP
+	API          int // HTTP
+	Web          int // HTTP: the webapp and its /api proxy
 }
 
-// DefaultPorts are the well-known ports, used by //:up unless flags say otherwise.
-var DefaultPorts = Ports{Kafka: 9092, KafkaController: 9093, Redis: 6379, Mongo: 27017}
+// DefaultPorts are the usual ports, used by //:up unless flags say otherwise (docs/local.md).
+var DefaultPorts = Ports{
+	Kafka: 9092, KafkaController: 9093, Redis: 6379, Mongo: 27017,
+	GRPCFront: 8080, GRPCProducer: 50051, Consumer: 9102, WasmProducer: 8081, API: 3000, Web: 8000,
+}
 
-// Config says where the servers keep data, which ports they use and where their programs are.
+// named lists the ports with their names, for error messages and FreePorts.
+func (p *Ports) named() []struct {
+	name string
+	port *int
+} {
+	return []struct {
+		name string
+		port *int
+	}{
+		{"kafka", &p.Kafka}, {"kafka controller", &p.KafkaController}, {"redis", &p.Redis}, {"mongo", &p.Mongo},
+		{"grpc-front", &p.GRPCFront}, {"grpc-producer", &p.GRPCProducer}, {"consumer", &p.Consumer},
+		{"wasm-producer", &p.WasmProducer}, {"api", &p.API}, {"web", &p.Web},
+	}
+}
+
+// Config says where the processes keep data, which ports they use and where their programs are.
 type Config struct {
 	// DataDir holds one directory per server; removing it wipes every server's state.
 	DataDir string
@@ -71,19 +96,72 @@ func (c Config) Env() []string {
 // KafkaAddr is the broker's bootstrap address.
 func (c Config) KafkaAddr() string { return net.JoinHostPort(host, strconv.Itoa(c.Ports.Kafka)) }
 
-// Servers returns the named servers' process definitions (all of them when names is empty).
+// definition is one process the stack knows how to run.
+type definition struct {
+	name string
+	def  func() Process
+}
+
+// catalog lists every process the stack knows, in start order. A Tally service adds itself
+// here with its definition in a file of its own (services_<name>.go).
+func (c Config) catalog() []definition {
+	return []definition{
+		{KafkaName, c.kafka},
+		{RedisName, c.redis},
+		{MongoName, c.mongo},
+	}
+}
+
+// Names lists every process the stack knows, in start order: what //:up starts.
+func (c Config) Names() []string {
+	var names []string
+	for _, d := range c.catalog() {
+		names = append(names, d.name)
+	}
+	return names
+}
+
+// Servers returns the definitions of the named processes and of every process they need,
+// in start order (the servers when names is empty).
 func (c Config) Servers(names ...string) ([]Process, error) {
 	if len(names) == 0 {
 		names = ServerNames
 	}
-	all := map[string]func() Process{KafkaName: c.kafka, RedisName: c.redis, MongoName: c.mongo}
-	procs := make([]Process, 0, len(names))
-	for _, name := range names {
-		def, ok := all[name]
+	byName := map[string]Process{}
+	for _, d := range c.catalog() {
+		byName[d.name] = d.def()
+	}
+	want := map[string]bool{}
+	var add func(name, by string) error
+	add = func(name, by string) error {
+		p, ok := byName[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown server %q (known: %s)", name, strings.Join(ServerNames, ", "))
+			if by != "" {
+				return fmt.Errorf("%s needs unknown process %q", by, name)
+			}
+			return fmt.Errorf("unknown process %q (known: %s)", name, strings.Join(c.Names(), ", "))
 		}
-		procs = append(procs, def())
+		if want[name] {
+			return nil
+		}
+		want[name] = true
+		for _, need := range p.Needs {
+			if err := add(need, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, name := range names {
+		if err := add(name, ""); err != nil {
+			return nil, err
+		}
+	}
+	var procs []Process
+	for _, d := range c.catalog() {
+		if want[d.name] {
+			procs = append(procs, byName[d.name])
+		}
 	}
 	return procs, nil
 }

@@ -77,7 +77,14 @@ func (s *Store) Insert(ctx context.Context, logs []Log) error {
 	if err := insertIgnoringDuplicates(ctx, s.logs, docs); err != nil {
 		return fmt.Errorf("insert into %s: %w", LogsCollection, err)
 	}
-	if err := insertIgnoringDuplicates(ctx, s.recent, docs); err != nil {
+	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
+	newest := slices.Clone(logs)
+	slices.SortFunc(newest, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	recent := make([]any, 0, RecentKeep)
+	for i := range newest[:min(RecentKeep, len(newest))] {
+		recent = append(recent, newest[i])
+	}
+	if err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
 		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
 	}
 	if err := s.trimRecent(ctx); err != nil {
