@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# //:demo: the README's main command. Until the services land it reports what exists, so a
-# newcomer's first run says honestly what the checkout can do.
+# //:demo: the README's main command. Until the whole pipeline lands it says what exists, so a
+# newcomer's first run tells the truth about what the checkout can do.
 set -euo pipefail
 cat <<'TEXT'
-Tally demo — not runnable yet.
+Tally demo — the full demo (load on both routes, the comparison table, the webapp) is not
+runnable yet: the producers, consumer, API and webapp are still being built.
 
-The pipeline's services (producers, consumer, API, webapp) and //:up have not landed, so there
-is nothing to start. What this checkout has today:
-  - the toolchain: tools/bazel (Bazel 7.7.1 in a Debian forky root)
-  - the contracts: proto/vote/v1/vote.proto and the validation table proto/vote_cases.json
-  - vote validation in Go (go/internal/vote) and Rust (rust/, also built for wasm32-wasip1)
-  - tests in every language:  tools/bazel test //...
+What this checkout runs today:
+  tools/bazel run //:up       Kafka, Redis and the MongoDB-wire server on loopback (docs/local.md)
+  tools/bazel test //...      every test, in Go, Rust (host and wasm32 on WasmEdge), Node, Vue, Python
+  tools/bazel run //go/internal/votelog:newest_benchmark
+                              the newest-20 log query at 100k logs (docs/performance.md)
 TEXT
