@@ -202,8 +202,9 @@ toolchain_ensure() {
   key=$(root_key "$toolchain_dir")
   staged=$(stage_key "$toolchain_dir")
   TOOLCHAIN_ROOT=$TALLY_HOME/toolchain/$key/root
-  toolchain_current && return
+  # Entering the root needs root as much as building it does.
   toolchain_check_host
+  toolchain_current && return
   mkdir -p "$TALLY_HOME/toolchain"
   exec 9>"$TALLY_HOME/toolchain/.lock"
   flock 9
