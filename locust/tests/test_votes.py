@@ -10,19 +10,19 @@ def write(tmp_path, text):
 
 
 def test_rows_keep_mockaroo_strings(tmp_path):
-    path = write(tmp_path, "name,album,year,rank\nBohemia Suburbana,Club Atlético Bohemia,1998,3\n")
-    assert load_votes(path) == [VoteRow("Bohemia Suburbana", "Club Atlético Bohemia", "1998", "3")]
+    path = write(tmp_path, "name,album,year,rank\nBohemia Suburbana,Sombras en el Jardín,1993,3\n")
+    assert load_votes(path) == [VoteRow("Bohemia Suburbana", "Sombras en el Jardín", "1993", "3")]
     assert load_votes(path)[0].body() == {
         "name": "Bohemia Suburbana",
-        "album": "Club Atlético Bohemia",
-        "year": "1998",
+        "album": "Sombras en el Jardín",
+        "year": "1993",
         "rank": "3",
     }
 
 
 def test_column_order_does_not_matter(tmp_path):
-    path = write(tmp_path, "rank,year,album,name\n1,1987,Hijos del Sol,Alux Nahual\n")
-    assert load_votes(path) == [VoteRow("Alux Nahual", "Hijos del Sol", "1987", "1")]
+    path = write(tmp_path, "rank,year,album,name\n1,1987,Alto al Fuego,Alux Nahual\n")
+    assert load_votes(path) == [VoteRow("Alux Nahual", "Alto al Fuego", "1987", "1")]
 
 
 def test_missing_column_is_an_error(tmp_path):

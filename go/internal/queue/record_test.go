@@ -11,7 +11,7 @@ import (
 
 func sampleVote() *votev1.Vote {
 	return &votev1.Vote{
-		Name: "Bohemia Suburbana", Album: "Club Atlético Bohemia", Year: 1998, Rank: 3,
+		Name: "Bohemia Suburbana", Album: "Sombras en el Jardín", Year: 1993, Rank: 3,
 		VoteId: "0190f1e2-7c3a-7b2e-9d4f-1a2b3c4d5e6f", AcceptedAtUnixMs: 1795460000123,
 	}
 }
@@ -31,7 +31,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	if r.Route != RouteWasm || r.Vote.GetName() != "Bohemia Suburbana" || r.Vote.GetYear() != 1998 ||
+	if r.Route != RouteWasm || r.Vote.GetName() != "Bohemia Suburbana" || r.Vote.GetYear() != 1993 ||
 		r.AcceptedAt().UnixMilli() != 1795460000123 {
 		t.Fatalf("round trip = %+v", r)
 	}

@@ -38,7 +38,7 @@ func makeLogs(from, n int) []Log {
 		logs[i] = Log{
 			VoteID:     fmt.Sprintf("vote-%07d", seq),
 			Name:       "Alux Nahual",
-			Album:      "Hijos del Sol",
+			Album:      "Alto al Fuego",
 			Year:       1987,
 			Rank:       int32(seq%10 + 1),
 			Route:      "grpc",
