@@ -1,15 +1,19 @@
 """stack_test: runs a test program of any language against real servers started for it alone.
 
 The wrapped test (tagged "manual", so `bazel test //...` runs it only through this wrapper) gets
-KAFKA_BROKERS, REDIS_URL and MONGO_URL; `stack exec` (go/cmd/stack) starts the servers on free
-ports in the test's temp dir and stops them when it ends, failing or not.
+KAFKA_BROKERS, REDIS_URL, MONGO_URL and the services' URLs (GRPC_FRONT_URL); `stack exec`
+(go/cmd/stack) starts the servers on free ports in the test's temp dir and stops them when it
+ends, failing or not.
 """
 
 load("@rules_shell//shell:sh_binary.bzl", "sh_binary")
 load("@rules_shell//shell:sh_test.bzl", "sh_test")
 
 STACK_PROGRAMS = {
+    "consumer": "//go/cmd/consumer",
     "ferretdb": "//go/cmd/ferretdb",
+    "grpc-front": "//go/cmd/grpc-front",
+    "grpc-producer": "//go/cmd/grpc-producer",
     "kafka-jars": "@kafka_jars//:jars",
     "kafka-log4j": "//tools/kafka:log4j2.properties",
 }
@@ -18,27 +22,35 @@ def stack_args(programs = STACK_PROGRAMS):
     """The flags that tell go/cmd/stack where each server's program is, as runfiles paths."""
     return ["--%s=$(rootpath %s)" % (flag, label) for flag, label in programs.items()]
 
-def _stack_exec_args(program, servers, program_args):
+def _stack_exec_args(program, servers, program_args, stack_env = {}):
     return ["$(rootpath //go/cmd/stack)"] + stack_args() + [
         "--servers=" + ",".join(servers),
+    ] + [
+        # $$ is Bazel's escape for $: stack exec expands ${NAME} itself.
+        "--setenv=%s=%s" % (name, value.replace("$", "$$"))
+        for name, value in stack_env.items()
+    ] + [
         "--",
         "$(rootpath %s)" % program,
     ] + program_args
 
-def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium", **kwargs):
+def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium", stack_env = {}, **kwargs):
     """A test that runs `test` under `stack exec` with the given servers.
 
     Args:
       name: the test's name.
       test: the label of the test binary to run (tag it "manual").
-      servers: which servers to start: any of kafka, redis, mongo.
+      servers: which processes to start (with what they need): kafka, redis, mongo, and
+        Tally's services such as grpc-front (names in go/internal/stack).
       size: the test size (starting Kafka takes seconds).
+      stack_env: extra variables for the test, whose values may name the stack's own as ${NAME},
+        e.g. {"PRODUCER_URL": "${GRPC_FRONT_URL}"}.
       **kwargs: passed to sh_test.
     """
     sh_test(
         name = name,
         srcs = ["//tools/stack:stack_exec.sh"],
-        args = _stack_exec_args(test, servers, []),
+        args = _stack_exec_args(test, servers, [], stack_env),
         data = ["//go/cmd/stack", test] + STACK_PROGRAMS.values(),
         size = size,
         **kwargs

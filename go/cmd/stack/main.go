@@ -2,7 +2,8 @@
 //
 //	stack up   [flags]                start them on the usual ports and keep them until Ctrl-C
 //	stack exec [flags] -- CMD [ARG...] start them on free ports in a temp dir, run CMD with
-//	                                   KAFKA_BROKERS, REDIS_URL and MONGO_URL set, then stop them
+//	                                   KAFKA_BROKERS, REDIS_URL, MONGO_URL and the services'
+//	                                   URLs (GRPC_FRONT_URL) set, then stop them
 //
 // `bazel run //:up` runs `stack up`; integration tests in any language run under `stack exec`
 // (tools/stack/stack_test.bzl). Both use the same definitions (go/internal/stack).
@@ -57,6 +58,8 @@ func usage() {
 // programFlags are the locations of the servers' programs; Bazel passes runfiles paths.
 type programFlags struct {
 	kafkaJars, kafkaLog4j, ferretdb, java, redisServer string
+	grpcFront, grpcProducer                            string
+	consumer                                           string
 }
 
 func (p *programFlags) register(fs *flag.FlagSet) {
@@ -65,6 +68,9 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.ferretdb, "ferretdb", "", "the MongoDB-wire server program (required)")
 	fs.StringVar(&p.java, "java", "java", "the JVM that runs Kafka")
 	fs.StringVar(&p.redisServer, "redis-server", "redis-server", "the Redis server program")
+	fs.StringVar(&p.grpcFront, "grpc-front", "", "the gRPC route's HTTP front program (required)")
+	fs.StringVar(&p.grpcProducer, "grpc-producer", "", "the gRPC producer program (required)")
+	fs.StringVar(&p.consumer, "consumer", "", "the consumer program (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.
@@ -81,6 +87,9 @@ func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, 
 		{"ferretdb", p.ferretdb, &cfg.FerretDB, false},
 		{"java", p.java, &cfg.Java, true},
 		{"redis-server", p.redisServer, &cfg.RedisServer, true},
+		{"grpc-front", p.grpcFront, &cfg.GRPCFront, false},
+		{"grpc-producer", p.grpcProducer, &cfg.GRPCProducer, false},
+		{"consumer", p.consumer, &cfg.Consumer, false},
 	} {
 		if f.val == "" {
 			return cfg, fmt.Errorf("-%s is required", f.name)
@@ -116,6 +125,10 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&ports.KafkaController, "kafka-controller-port", ports.KafkaController, "Kafka KRaft controller port")
 	fs.IntVar(&ports.Redis, "redis-port", ports.Redis, "Redis port")
 	fs.IntVar(&ports.Mongo, "mongo-port", ports.Mongo, "MongoDB-wire server port")
+	fs.IntVar(&ports.GRPCFront, "grpc-front-port", ports.GRPCFront, "gRPC route's HTTP front port")
+	fs.IntVar(&ports.GRPCProducer, "grpc-producer-port", ports.GRPCProducer, "gRPC producer port")
+	fs.IntVar(&ports.GRPCProducerHTTP, "grpc-producer-http-port", ports.GRPCProducerHTTP, "gRPC producer's health and metrics port")
+	fs.IntVar(&ports.Consumer, "consumer-port", ports.Consumer, "consumer's health and metrics port")
 	_ = fs.Parse(args)
 
 	cfg, err := programs.config(*dataDir, ports)
@@ -146,8 +159,12 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer s.Stop()
 	fmt.Fprintf(out, "ready in %.1f s:\n", time.Since(started).Seconds())
+	width := 0
 	for _, p := range procs {
-		fmt.Fprintf(out, "  %-6s %s\n", p.Name, p.Addr)
+		width = max(width, len(p.Name))
+	}
+	for _, p := range procs {
+		fmt.Fprintf(out, "  %-*s %s\n", width, p.Name, p.Addr)
 	}
 	fmt.Fprintln(out, "Ctrl-C stops everything.")
 
@@ -184,6 +201,8 @@ func execCommand(ctx context.Context, args []string, logs io.Writer) (int, error
 	programs.register(fs)
 	servers := fs.String("servers", strings.Join(stack.ServerNames, ","), "comma-separated processes to start (with what they need)")
 	keep := fs.Bool("keep", false, "keep the temp data dir afterwards (its path is printed)")
+	var setenv envFlag
+	fs.Var(&setenv, "setenv", "NAME=VALUE to add to CMD's environment, VALUE may use the stack's variables as ${NAME} (repeatable)")
 	_ = fs.Parse(args)
 	command := fs.Args()
 	if len(command) == 0 {
@@ -222,7 +241,8 @@ func execCommand(ctx context.Context, args []string, logs io.Writer) (int, error
 	logger.Info("stack ready", "servers", *servers, "took", time.Since(started).Round(time.Millisecond))
 
 	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
-	cmd.Env = append(append(os.Environ(), cfg.Env()...), "TALLY_STACK_DATA_DIR="+dataDir)
+	stackEnv := append(cfg.Env(), "TALLY_STACK_DATA_DIR="+dataDir)
+	cmd.Env = append(append(os.Environ(), stackEnv...), setenv.expand(stackEnv)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stack.StopTimeout
@@ -235,6 +255,35 @@ func execCommand(ctx context.Context, args []string, logs io.Writer) (int, error
 		return 0, fmt.Errorf("run %s: %w", command[0], err)
 	}
 	return 0, nil
+}
+
+// envFlag collects --setenv NAME=VALUE flags: how a test reads a stack address under a name of its
+// own (a contract suite's PRODUCER_URL=${GRPC_FRONT_URL}, say).
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlag) Set(v string) error {
+	if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// expand resolves ${NAME} in each value against the stack's variables (KEY=VALUE entries).
+func (e envFlag) expand(stackEnv []string) []string {
+	vars := map[string]string{}
+	for _, kv := range stackEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var out []string
+	for _, kv := range e {
+		name, value, _ := strings.Cut(kv, "=")
+		out = append(out, name+"="+os.Expand(value, func(k string) string { return vars[k] }))
+	}
+	return out
 }
 
 func envOr(name, fallback string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tally-voting/tally/go/internal/vote"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -86,6 +87,14 @@ func Decode(m kafka.Message) (Record, error) {
 		return Record{}, &DecodeError{Reason: "vote has no name or album"}
 	case v.GetAcceptedAtUnixMs() <= 0:
 		return Record{}, &DecodeError{Reason: "vote has no accepted_at_unix_ms"}
+	}
+	if err := vote.CheckID(v.GetVoteId()); err != nil {
+		return Record{}, &DecodeError{Reason: "vote_id " + err.Error()}
+	}
+	// The producers' rules, with the accept time as "now", so a replay decides the same way.
+	checked := vote.Vote{Name: v.GetName(), Album: v.GetAlbum(), Year: v.GetYear(), Rank: v.GetRank()}
+	if _, err := vote.Check(checked, time.UnixMilli(v.GetAcceptedAtUnixMs())); err != nil {
+		return Record{}, &DecodeError{Reason: "invalid vote: " + err.Error()}
 	}
 	route := header(m, HeaderRoute)
 	if route != RouteGRPC && route != RouteWasm {

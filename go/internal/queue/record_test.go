@@ -62,17 +62,44 @@ func TestDecodeRejectsPoison(t *testing.T) {
 	otherKey.Key = []byte("someone-else")
 	noRoute := good
 	noRoute.Headers = nil
+	badRank := sampleVote()
+	badRank.Rank = 11
+	outOfRange, err := Encode(Record{Vote: badRank, Route: RouteGRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, m := range map[string]kafka.Message{
 		"garbage":   {Key: good.Key, Value: []byte("\xff\xff not protobuf"), Headers: good.Headers},
 		"json":      {Key: good.Key, Value: []byte(`{"name":"a"}`), Headers: good.Headers},
 		"empty":     {Key: good.Key, Headers: good.Headers},
 		"other key": otherKey,
 		"no route":  noRoute,
+		"rank 11":   outOfRange,
 	} {
 		_, err := Decode(m)
 		var de *DecodeError
 		if !errors.As(err, &de) {
 			t.Errorf("%s: Decode error = %v, want a DecodeError", name, err)
 		}
+	}
+}
+
+func TestDeadLetterKeepsTheRecordAndSaysWhy(t *testing.T) {
+	m := kafka.Message{Topic: VotesTopic, Partition: 4, Offset: 1234, Key: []byte("k"), Value: []byte("junk"),
+		Headers: []kafka.Header{{Key: HeaderRoute, Value: []byte("grpc")}}}
+	d := DeadLetter(m, "value is not a vote")
+	if string(d.Key) != "k" || string(d.Value) != "junk" || d.Topic != "" {
+		t.Fatalf("dead letter = %+v", d)
+	}
+	for key, want := range map[string]string{
+		HeaderRoute: "grpc", HeaderDeadReason: "value is not a vote", HeaderDeadTopic: VotesTopic,
+		HeaderDeadPartition: "4", HeaderDeadOffset: "1234",
+	} {
+		if got := Header(d, key); got != want {
+			t.Errorf("header %s = %q, want %q", key, got, want)
+		}
+	}
+	if len(m.Headers) != 1 {
+		t.Fatalf("DeadLetter changed the original's headers: %v", m.Headers)
 	}
 }

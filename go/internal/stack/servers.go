@@ -45,12 +45,14 @@ type Ports struct {
 	WasmProducer int // HTTP
 	API          int // HTTP
 	Web          int // HTTP: the webapp and its /api proxy
+
+	GRPCProducerHTTP int // HTTP: the gRPC producer's health and metrics
 }
 
 // DefaultPorts are the usual ports, used by //:up unless flags say otherwise (docs/local.md).
 var DefaultPorts = Ports{
 	Kafka: 9092, KafkaController: 9093, Redis: 6379, Mongo: 27017,
-	GRPCFront: 8080, GRPCProducer: 50051, Consumer: 9102, WasmProducer: 8081, API: 3000, Web: 8000,
+	GRPCFront: 8080, GRPCProducer: 50051, GRPCProducerHTTP: 9101, Consumer: 9102, WasmProducer: 8081, API: 3000, Web: 8000,
 }
 
 // named lists the ports with their names, for error messages and FreePorts.
@@ -63,7 +65,8 @@ func (p *Ports) named() []struct {
 		port *int
 	}{
 		{"kafka", &p.Kafka}, {"kafka controller", &p.KafkaController}, {"redis", &p.Redis}, {"mongo", &p.Mongo},
-		{"grpc-front", &p.GRPCFront}, {"grpc-producer", &p.GRPCProducer}, {"consumer", &p.Consumer},
+		{"grpc-front", &p.GRPCFront}, {"grpc-producer", &p.GRPCProducer},
+		{"grpc-producer http", &p.GRPCProducerHTTP}, {"consumer", &p.Consumer},
 		{"wasm-producer", &p.WasmProducer}, {"api", &p.API}, {"web", &p.Web},
 	}
 }
@@ -80,6 +83,11 @@ type Config struct {
 	// RedisServer and FerretDB are the other two servers' programs.
 	RedisServer string
 	FerretDB    string
+	// GRPCFront and GRPCProducer are the gRPC route's programs (services_producer.go).
+	GRPCFront    string
+	GRPCProducer string
+	// Consumer is the consumer's program (services_consumer.go).
+	Consumer string
 }
 
 const host = "127.0.0.1"
@@ -90,6 +98,7 @@ func (c Config) Env() []string {
 		"KAFKA_BROKERS=" + c.KafkaAddr(),
 		"REDIS_URL=redis://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Redis)),
 		"MONGO_URL=mongodb://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Mongo)) + "/",
+		"GRPC_FRONT_URL=" + c.GRPCFrontURL(),
 	}
 }
 
@@ -109,6 +118,9 @@ func (c Config) catalog() []definition {
 		{KafkaName, c.kafka},
 		{RedisName, c.redis},
 		{MongoName, c.mongo},
+		{GRPCProducerName, c.grpcProducer},
+		{GRPCFrontName, c.grpcFront},
+		{ConsumerName, c.consumer},
 	}
 }
 

@@ -72,13 +72,52 @@ func Parse(body []byte, now time.Time) (Vote, error) {
 	if v.Album, err = text(fields, "album"); err != nil {
 		return Vote{}, err
 	}
-	if v.Year, err = integer(fields, "year", YearMin, int64(now.UTC().Year()+1)); err != nil {
+	if v.Year, err = integer(fields, "year", YearMin, YearMax(now)); err != nil {
 		return Vote{}, err
 	}
 	if v.Rank, err = integer(fields, "rank", RankMin, RankMax); err != nil {
 		return Vote{}, err
 	}
 	return v, nil
+}
+
+// YearMax is the latest allowed year: next year, by now's UTC calendar.
+func YearMax(now time.Time) int64 { return int64(now.UTC().Year() + 1) }
+
+// Check applies the same rules as Parse to a vote that arrived already typed (a gRPC request,
+// say), in the same order, and returns it normalized (text trimmed) as Parse would.
+func Check(v Vote, now time.Time) (Vote, error) {
+	var err error
+	if v.Name, err = checkText("name", v.Name); err != nil {
+		return Vote{}, err
+	}
+	if v.Album, err = checkText("album", v.Album); err != nil {
+		return Vote{}, err
+	}
+	if err := checkRange("year", int64(v.Year), YearMin, YearMax(now)); err != nil {
+		return Vote{}, err
+	}
+	if err := checkRange("rank", int64(v.Rank), RankMin, RankMax); err != nil {
+		return Vote{}, err
+	}
+	return v, nil
+}
+
+// IDMaxChars is the longest vote id a client may choose (the HTTP Idempotency-Key header).
+const IDMaxChars = 128
+
+// CheckID says why a client-chosen vote id is not acceptable, or returns nil: it must be 1 to
+// IDMaxChars printable ASCII characters (space through tilde). Producer-made ids are UUIDv7s.
+func CheckID(id string) error {
+	if id == "" || len(id) > IDMaxChars {
+		return fmt.Errorf("must be 1 to %d characters", IDMaxChars)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < ' ' || id[i] > '~' {
+			return fmt.Errorf("must be printable ASCII (byte %d is 0x%02x)", i, id[i])
+		}
+	}
+	return nil
 }
 
 func present(fields map[string]json.RawMessage, name string) (json.RawMessage, bool) {
@@ -102,6 +141,14 @@ func text(fields map[string]json.RawMessage, name string) (string, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", &FieldError{Field: name, Reason: "must be a string"}
 	}
+	return checkText(name, s)
+}
+
+// checkText trims a text field and checks its length: the text rules, for JSON and proto alike.
+func checkText(name, s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", &FieldError{Field: name, Reason: "must be valid UTF-8"}
+	}
 	s = strings.TrimSpace(s)
 	switch n := utf8.RuneCountInString(s); {
 	case n == 0:
@@ -110,6 +157,18 @@ func text(fields map[string]json.RawMessage, name string) (string, error) {
 		return "", &FieldError{Field: name, Reason: fmt.Sprintf("must be at most %d characters", TextMaxChars)}
 	}
 	return s, nil
+}
+
+// checkRange is the range rule of an integer field.
+func checkRange(name string, n, lo, hi int64) error {
+	if n < lo || n > hi {
+		return rangeError(name, lo, hi)
+	}
+	return nil
+}
+
+func rangeError(name string, lo, hi int64) error {
+	return &FieldError{Field: name, Reason: fmt.Sprintf("must be from %d to %d", lo, hi)}
 }
 
 func integer(fields map[string]json.RawMessage, name string, lo, hi int64) (int32, error) {
@@ -127,8 +186,12 @@ func integer(fields map[string]json.RawMessage, name string, lo, hi int64) (int3
 		return 0, &FieldError{Field: name, Reason: "must be an integer"}
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n < lo || n > hi {
-		return 0, &FieldError{Field: name, Reason: fmt.Sprintf("must be from %d to %d", lo, hi)}
+	if err != nil {
+		// Too many digits for 64 bits: out of range whatever its sign.
+		return 0, rangeError(name, lo, hi)
+	}
+	if err := checkRange(name, n, lo, hi); err != nil {
+		return 0, err
 	}
 	return int32(n), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,5 +80,61 @@ func TestParseUsesClockForLatestYear(t *testing.T) {
 	}
 	if _, err := Parse(body, time.Date(2029, time.December, 31, 0, 0, 0, 0, time.UTC)); err == nil {
 		t.Fatal("year 2031 in 2029 was accepted")
+	}
+}
+
+// Check is Parse's rules on typed fields: every valid case of the table passes it unchanged, and
+// typed versions of the invalid ones fail on the same field.
+func TestCheckAgreesWithParse(t *testing.T) {
+	f := loadCases(t)
+	now := time.Date(f.ClockYear, time.June, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range f.Cases {
+		if !c.Valid {
+			continue
+		}
+		got, err := Check(c.Vote, now)
+		if err != nil || got != c.Vote {
+			t.Errorf("%s: Check(%+v) = %+v, %v", c.Description, c.Vote, got, err)
+		}
+	}
+	valid := Vote{Name: "Alux Nahual", Album: "Alux Nahual", Year: 1983, Rank: 1}
+	for _, tc := range []struct {
+		field string
+		edit  func(*Vote)
+	}{
+		{"name", func(v *Vote) { v.Name = "  " }},
+		{"name", func(v *Vote) { v.Name = string(make([]rune, TextMaxChars+1)) }},
+		{"name", func(v *Vote) { v.Name = "bad \xff" }},
+		{"album", func(v *Vote) { v.Album = "" }},
+		{"year", func(v *Vote) { v.Year = YearMin - 1 }},
+		{"year", func(v *Vote) { v.Year = int32(f.ClockYear + 2) }},
+		{"rank", func(v *Vote) { v.Rank = RankMin - 1 }},
+		{"rank", func(v *Vote) { v.Rank = RankMax + 1 }},
+		{"name", func(v *Vote) { v.Name, v.Rank = "", 0 }}, // rule order: name before rank
+	} {
+		v := valid
+		tc.edit(&v)
+		_, err := Check(v, now)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("Check(%+v) = %v, want an error on %s", v, err, tc.field)
+		}
+	}
+	if got, err := Check(Vote{Name: " a ", Album: "b\t", Year: 2000, Rank: 5}, now); err != nil || got.Name != "a" || got.Album != "b" {
+		t.Errorf("Check does not trim: %+v, %v", got, err)
+	}
+}
+
+func TestCheckID(t *testing.T) {
+	long := strings.Repeat("k", IDMaxChars)
+	for _, id := range []string{"a", "0190f1e2-7c3a-7b2e-9d4f-1a2b3c4d5e6f", "order 42/retry~1", long} {
+		if err := CheckID(id); err != nil {
+			t.Errorf("CheckID(%q) = %v, want nil", id, err)
+		}
+	}
+	for _, id := range []string{"", long + "k", "tab\there", "new\nline", "del\x7f", "ñandú", "\x00"} {
+		if err := CheckID(id); err == nil {
+			t.Errorf("CheckID(%q) = nil, want an error", id)
+		}
 	}
 }

@@ -65,7 +65,9 @@ func New(db *mongo.Database) *Store {
 }
 
 // Insert writes logs to both collections. Logs already present (a replay after a crash or a
-// rebalance) are skipped, not errors.
+// rebalance) are skipped, not errors. The first log written for a vote id wins: a later one with
+// the same id (the same vote sent twice, accepted twice) leaves logs as it was, and logs_recent
+// gets the stored log rather than the new one, so both collections always hold the same document.
 func (s *Store) Insert(ctx context.Context, logs []Log) error {
 	if len(logs) == 0 {
 		return nil
@@ -74,17 +76,23 @@ func (s *Store) Insert(ctx context.Context, logs []Log) error {
 	for i := range logs {
 		docs[i] = logs[i]
 	}
-	if err := insertIgnoringDuplicates(ctx, s.logs, docs); err != nil {
+	dups, err := insertIgnoringDuplicates(ctx, s.logs, docs)
+	if err != nil {
 		return fmt.Errorf("insert into %s: %w", LogsCollection, err)
 	}
-	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
 	newest := slices.Clone(logs)
+	if len(dups) > 0 {
+		if newest, err = s.asStored(ctx, newest, dups); err != nil {
+			return err
+		}
+	}
+	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
 	slices.SortFunc(newest, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
 	recent := make([]any, 0, RecentKeep)
 	for i := range newest[:min(RecentKeep, len(newest))] {
 		recent = append(recent, newest[i])
 	}
-	if err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
+	if _, err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
 		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
 	}
 	if err := s.trimRecent(ctx); err != nil {
@@ -93,14 +101,48 @@ func (s *Store) Insert(ctx context.Context, logs []Log) error {
 	return nil
 }
 
-func insertIgnoringDuplicates(ctx context.Context, coll *mongo.Collection, docs []any) error {
+// insertIgnoringDuplicates inserts docs, skipping those whose _id is taken, and returns the
+// indexes of the skipped ones.
+func insertIgnoringDuplicates(ctx context.Context, coll *mongo.Collection, docs []any) ([]int, error) {
 	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	var bulk mongo.BulkWriteException
 	if errors.As(err, &bulk) && bulk.WriteConcernError == nil &&
 		!slices.ContainsFunc(bulk.WriteErrors, func(e mongo.BulkWriteError) bool { return !e.HasErrorCode(duplicateKey) }) {
-		return nil
+		dups := make([]int, len(bulk.WriteErrors))
+		for i, e := range bulk.WriteErrors {
+			dups[i] = e.Index
+		}
+		return dups, nil
 	}
-	return err
+	return nil, err
+}
+
+// asStored replaces the logs at indexes dups, whose ids logs already held, with the stored ones.
+func (s *Store) asStored(ctx context.Context, logs []Log, dups []int) ([]Log, error) {
+	ids := make(bson.A, len(dups))
+	for i, d := range dups {
+		ids[i] = logs[d].VoteID
+	}
+	cur, err := s.logs.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("read stored logs: %w", err)
+	}
+	var found []Log
+	if err := cur.All(ctx, &found); err != nil {
+		return nil, fmt.Errorf("read stored logs: %w", err)
+	}
+	stored := make(map[string]Log, len(found))
+	for _, l := range found {
+		stored[l.VoteID] = l
+	}
+	for _, d := range dups {
+		l, ok := stored[logs[d].VoteID]
+		if !ok {
+			return nil, fmt.Errorf("log %s: a duplicate key in %s, yet not found there", logs[d].VoteID, LogsCollection)
+		}
+		logs[d] = l
+	}
+	return logs, nil
 }
 
 const duplicateKey = 11000

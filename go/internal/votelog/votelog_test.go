@@ -79,6 +79,38 @@ func TestInsertIsIdempotent(t *testing.T) {
 	}
 }
 
+// The same vote id sent twice is accepted twice, with a later time and maybe by the other route:
+// the first log stays, in both collections, even after logs_recent was trimmed of it.
+func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
+	store, db := openStore(t)
+	ctx := context.Background()
+	first := makeLogs(0, 1)[0]
+	if err := store.Insert(ctx, []Log{first}); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if _, err := db.Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
+		t.Fatal(err)
+	}
+	again := first
+	again.Route, again.AcceptedAt, again.Offset = "wasm", first.AcceptedAt.Add(time.Hour), 99
+	if err := store.Insert(ctx, append(makeLogs(1, 2), again, again)); err != nil {
+		t.Fatalf("insert again: %v", err)
+	}
+	for _, coll := range []string{LogsCollection, RecentCollection} {
+		var got Log
+		if err := db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: first.VoteID}}).Decode(&got); err != nil {
+			t.Fatalf("%s: %v", coll, err)
+		}
+		if got.Route != first.Route || !got.AcceptedAt.Equal(first.AcceptedAt) || got.Offset != first.Offset {
+			t.Errorf("%s holds %+v, want the first log %+v", coll, got, first)
+		}
+	}
+	newest, err := store.Newest(ctx, 20)
+	if err != nil || len(newest) != 3 || newest[0].VoteID != "vote-0000002" {
+		t.Fatalf("newest = %+v, %v", newest, err)
+	}
+}
+
 func TestNewestAcrossTrims(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()

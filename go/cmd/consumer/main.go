@@ -1,0 +1,193 @@
+// Command consumer counts votes: it reads topic votes as a member of the consumer group, logs
+// every vote in MongoDB, counts it exactly once in Redis and commits the offsets only then
+// (go/internal/consume says how). It serves /healthz, /readyz and /metrics on HTTP_ADDR.
+// README.md lists its configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tally-voting/tally/go/internal/consume"
+	"github.com/tally-voting/tally/go/internal/counts"
+	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/votelog"
+)
+
+func main() {
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bad configuration", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("consumer failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run consumes until ctx ends, then finishes the batches in hand, commits, leaves the group and
+// returns nil.
+func run(ctx context.Context, cfg Config) error {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	redisOpts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(redisOpts)
+	defer rdb.Close()
+
+	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURL).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		return fmt.Errorf("MONGO_URL: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = mc.Disconnect(dctx)
+	}()
+
+	kafkaLog := func(level slog.Level) kafka.LoggerFunc {
+		return func(msg string, args ...any) {
+			log.Log(context.Background(), level, "kafka: "+fmt.Sprintf(msg, args...))
+		}
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.KafkaBrokers,
+		GroupID:           consume.Group,
+		Topic:             queue.VotesTopic,
+		StartOffset:       kafka.FirstOffset, // when the group has committed nothing yet
+		CommitInterval:    0,                 // CommitMessages is synchronous
+		QueueCapacity:     cfg.Loop.BatchSize,
+		MaxBytes:          10 << 20,
+		MaxWait:           time.Second,
+		SessionTimeout:    cfg.SessionTimeout,
+		HeartbeatInterval: cfg.SessionTimeout / 5,
+		RebalanceTimeout:  2 * cfg.SessionTimeout,
+		Logger:            kafkaLog(slog.LevelDebug),
+		ErrorLogger:       kafkaLog(slog.LevelWarn),
+	})
+	readerOpen := true
+	defer func() {
+		if readerOpen {
+			reader.Close()
+		}
+	}()
+	dlq := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.KafkaBrokers...),
+		Topic:        queue.DeadLetterTopic,
+		RequiredAcks: kafka.RequireAll, // a poison record is committed only once every replica has its copy
+		BatchTimeout: 10 * time.Millisecond,
+		ErrorLogger:  kafkaLog(slog.LevelWarn),
+	}
+	defer dlq.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := consume.NewMetrics(reg)
+	health := consume.NewHealth("redis", "mongo", "kafka")
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: handler(health, reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server failed", "err", err)
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	go health.Watch(ctx, "redis", time.Second, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	go health.Watch(ctx, "mongo", time.Second, func(ctx context.Context) error { return mc.Ping(ctx, nil) })
+	go health.Watch(ctx, "kafka", time.Second, kafkaProbe(cfg.KafkaBrokers))
+
+	log.Info("consumer starting", "brokers", cfg.KafkaBrokers, "group", consume.Group, "topic", queue.VotesTopic,
+		"http", ln.Addr().String(), "batch_size", cfg.Loop.BatchSize, "batch_wait", cfg.Loop.BatchWait)
+	loop := consume.New(cfg.Loop, consume.Deps{
+		In:          reader,
+		Counts:      counts.New(rdb),
+		Logs:        votelog.New(mc.Database(votelog.Database)),
+		DeadLetters: dlq,
+		Health:      health,
+		Metrics:     metrics,
+		Log:         log,
+	})
+	runErr := loop.Run(ctx)
+	health.Set("shutdown", errors.New("shutting down"))
+	// Leaving the group hands the partitions to the other members at once, not after the
+	// session timeout.
+	readerOpen = false
+	if err := reader.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("leave the consumer group: %w", err))
+	}
+	if runErr == nil {
+		log.Info("consumer stopped: batches finished and committed, group left")
+	}
+	return runErr
+}
+
+// handler serves the consumer's health and metrics.
+func handler(health *consume.Health, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := health.Err(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// kafkaProbe checks that some broker answers with the votes topic's partitions.
+func kafkaProbe(brokers []string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var errs []error
+		for _, b := range brokers {
+			conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", b)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if deadline, ok := ctx.Deadline(); ok {
+				_ = conn.SetDeadline(deadline)
+			}
+			_, err = conn.ReadPartitions(queue.VotesTopic)
+			conn.Close()
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		}
+		return errors.Join(errs...)
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tally-voting/tally/go/internal/consume"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := configFromEnv(env(map[string]string{
+		"KAFKA_BROKERS": "k1:9092, k2:9092", "REDIS_URL": "redis://r:6379", "MONGO_URL": "mongodb://m:27017/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.KafkaBrokers, []string{"k1:9092", "k2:9092"}) || cfg.HTTPAddr != ":9102" ||
+		cfg.Loop.BatchSize != consume.DefaultBatchSize || cfg.Loop.BatchWait != consume.DefaultBatchWait ||
+		cfg.SessionTimeout != 10*time.Second {
+		t.Fatalf("config = %+v", cfg)
+	}
+}
+
+func TestConfigNamesEveryBadVariable(t *testing.T) {
+	_, err := configFromEnv(env(map[string]string{
+		"REDIS_URL": "localhost:6379", "BATCH_SIZE": "0", "BATCH_WAIT": "soon", "LOG_LEVEL": "loud",
+		"KAFKA_SESSION_TIMEOUT": "1s",
+	}))
+	for _, name := range []string{"KAFKA_BROKERS", "MONGO_URL", "REDIS_URL", "BATCH_SIZE", "BATCH_WAIT", "LOG_LEVEL", "KAFKA_SESSION_TIMEOUT"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+func TestHealthAndMetricsEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	consume.NewMetrics(reg)
+	health := consume.NewHealth("redis")
+	h := handler(health, reg)
+	if code, _ := get(t, h, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
+		t.Errorf("/readyz before the first check = %d %q, want 503 naming redis", code, body)
+	}
+	health.Set("redis", nil)
+	if code, _ := get(t, h, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz when healthy = %d", code)
+	}
+	health.Set("redis writes", errors.New("connection refused"))
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "connection refused") {
+		t.Errorf("/readyz with failing writes = %d %q", code, body)
+	}
+	_, body := get(t, h, "/metrics")
+	for _, name := range []string{
+		"tally_consumer_processed_total", "tally_consumer_dead_lettered_total", "tally_consumer_apply_seconds",
+		"tally_consumer_write_errors_total",
+	} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+// Command grpc-front is the gRPC route's HTTP front (the "gRPC client"): load generators POST
+// votes to it as docs/api.md describes, and it casts each one over a single shared gRPC
+// connection to grpc-producer, answering 202 once Kafka acknowledged the vote. Settings come
+// from the environment (README.md); SIGTERM stops accepting, finishes requests in flight, exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tally-voting/tally/go/internal/envconf"
+	"github.com/tally-voting/tally/go/internal/front"
+	"github.com/tally-voting/tally/go/internal/httpapi"
+	votev1 "github.com/tally-voting/tally/proto/vote/v1"
+)
+
+// Config is the front's settings; README.md documents each variable.
+type Config struct {
+	HTTPAddr        string
+	ProducerTarget  string
+	ProducerTimeout time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	// Logger is set by main, not read from the environment.
+	Logger *slog.Logger
+}
+
+func configFromEnv(getenv func(string) string) (Config, error) {
+	r := envconf.Reader{Get: getenv}
+	cfg := Config{
+		HTTPAddr:        r.String("HTTP_ADDR", ":8080"),
+		ProducerTarget:  r.String("PRODUCER_GRPC_TARGET", "127.0.0.1:50051"),
+		ProducerTimeout: r.Duration("PRODUCER_TIMEOUT", 6*time.Second),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
+		LogLevel:        r.LogLevel("LOG_LEVEL", slog.LevelInfo),
+	}
+	return cfg, r.Err()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "grpc-front: bad settings: %v\n", err)
+		os.Exit(2)
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := run(ctx, cfg); err != nil {
+		cfg.Logger.Error("grpc-front stopped with an error", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then closes the listener, lets requests in flight finish (each
+// one's CastVote included) and closes the gRPC connection.
+func run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	// One connection for every request; gRPC multiplexes concurrent calls over it.
+	conn, err := grpc.NewClient(cfg.ProducerTarget, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("gRPC client for %s: %w", cfg.ProducerTarget, err)
+	}
+	defer conn.Close()
+	conn.Connect()
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &http.Server{
+		Handler: front.New(front.Options{
+			Votes:    votev1.NewVoteServiceClient(conn),
+			Health:   healthpb.NewHealthClient(conn),
+			Timeout:  cfg.ProducerTimeout,
+			Logger:   log,
+			Registry: reg,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      cfg.ProducerTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("grpc-front serving", "http_addr", ln.Addr().String(), "producer", cfg.ProducerTarget)
+	err = httpapi.Serve(ctx, srv, ln, cfg.ShutdownTimeout)
+	if err := conn.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("close gRPC connection", "error", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("grpc-front stopped")
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package envconf reads a service's settings from environment variables, with defaults, and
+// reports every malformed one at once so a service stops at start naming them.
+package envconf
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Reader reads variables through Get (os.Getenv in a main, a map in tests).
+type Reader struct {
+	Get  func(string) string
+	errs []error
+}
+
+// String is the variable's value, or def when it is unset or empty.
+func (r *Reader) String(name, def string) string {
+	if v := strings.TrimSpace(r.Get(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// List is a comma-separated value, blanks dropped, or def.
+func (r *Reader) List(name string, def []string) []string {
+	var out []string
+	for _, v := range strings.Split(r.Get(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return def
+	}
+	return out
+}
+
+// Duration is a positive Go duration ("5ms", "2s"), or def.
+func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.Get(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want a positive duration such as 5ms or 2s", name, v))
+		return def
+	}
+	return d
+}
+
+// LogLevel is debug, info, warn or error, or def.
+func (r *Reader) LogLevel(name string, def slog.Level) slog.Level {
+	v := strings.TrimSpace(r.Get(name))
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want debug, info, warn or error", name, v))
+		return def
+	}
+	return l
+}
+
+// Err reports every malformed variable read so far.
+func (r *Reader) Err() error { return errors.Join(r.errs...) }

@@ -1,0 +1,94 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// The gRPC route's two processes (go/cmd/grpc-producer, go/cmd/grpc-front): one pod in Kubernetes.
+const (
+	GRPCProducerName = "grpc-producer"
+	GRPCFrontName    = "grpc-front"
+)
+
+// GRPCFrontURL is the base URL of the gRPC route's HTTP front, where votes are POSTed.
+func (c Config) GRPCFrontURL() string {
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.GRPCFront))
+}
+
+// GRPCProducerAddr is the gRPC producer's address.
+func (c Config) GRPCProducerAddr() string {
+	return net.JoinHostPort(host, strconv.Itoa(c.Ports.GRPCProducer))
+}
+
+func (c Config) grpcProducer() Process {
+	httpAddr := net.JoinHostPort(host, strconv.Itoa(c.Ports.GRPCProducerHTTP))
+	return Process{
+		Name: GRPCProducerName,
+		Args: []string{c.GRPCProducer},
+		Env: []string{
+			"GRPC_ADDR=" + c.GRPCProducerAddr(),
+			"HTTP_ADDR=" + httpAddr,
+			"KAFKA_BROKERS=" + c.KafkaAddr(),
+		},
+		Needs: []string{KafkaName},
+		Addr:  c.GRPCProducerAddr() + " (health, metrics: http://" + httpAddr + ")",
+		// SERVING only once Kafka is reachable: the producer checks it itself.
+		Ready: func(ctx context.Context) error { return grpcServing(ctx, c.GRPCProducerAddr()) },
+	}
+}
+
+func (c Config) grpcFront() Process {
+	return Process{
+		Name: GRPCFrontName,
+		Args: []string{c.GRPCFront},
+		Env: []string{
+			"HTTP_ADDR=" + net.JoinHostPort(host, strconv.Itoa(c.Ports.GRPCFront)),
+			"PRODUCER_GRPC_TARGET=" + c.GRPCProducerAddr(),
+		},
+		Needs: []string{GRPCProducerName},
+		Addr:  c.GRPCFrontURL(),
+		Ready: func(ctx context.Context) error { return httpOK(ctx, c.GRPCFrontURL()+"/readyz") },
+	}
+}
+
+// grpcServing asks the standard health service for the whole server's status.
+func grpcServing(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health: %s", resp.GetStatus())
+	}
+	return nil
+}
+
+// httpOK is a GET that must answer 200.
+func httpOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,297 @@
+package voterpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/tally-voting/tally/go/internal/queue"
+	votev1 "github.com/tally-voting/tally/proto/vote/v1"
+)
+
+// fakeKafka stands in for the Kafka writer in these unit tests only.
+type fakeKafka struct {
+	mu   sync.Mutex
+	msgs []kafka.Message
+	err  error
+	wait time.Duration
+}
+
+func (k *fakeKafka) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	k.mu.Lock()
+	err, wait := k.err, k.wait
+	k.mu.Unlock()
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.msgs = append(k.msgs, msgs...)
+	return nil
+}
+
+func (k *fakeKafka) written() []kafka.Message {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]kafka.Message(nil), k.msgs...)
+}
+
+var clock = time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	kafka    *fakeKafka
+	client   votev1.VoteServiceClient
+	registry *prometheus.Registry
+	logs     *bytes.Buffer
+}
+
+// metrics is what /metrics would show.
+func (f *fixture) metrics() string {
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(f.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+// newFixture serves a Server over a real gRPC connection (bufconn), so errors cross the wire.
+func newFixture(t *testing.T, timeout time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{kafka: &fakeKafka{}, registry: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
+	metrics := NewMetrics(f.registry)
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(Observe(slog.New(slog.NewJSONHandler(f.logs, nil)), metrics)))
+	votev1.RegisterVoteServiceServer(srv, NewServer(f.kafka, Options{
+		WriteTimeout: timeout, Now: func() time.Time { return clock }, Metrics: metrics,
+	}))
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///producer",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f.client = votev1.NewVoteServiceClient(conn)
+	return f
+}
+
+func cast(v *votev1.Vote) *votev1.CastVoteRequest { return &votev1.CastVoteRequest{Vote: v} }
+
+func TestCastVoteWritesTheRecord(t *testing.T) {
+	f := newFixture(t, time.Second)
+	ctx := context.Background()
+	resp, err := f.client.CastVote(ctx, cast(&votev1.Vote{Name: "  Bohemia Suburbana ", Album: "Club Atlético Bohemia", Year: 1998, Rank: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := uuid.Parse(resp.GetVoteId())
+	if err != nil || id.Version() != 7 {
+		t.Fatalf("vote id %q is not a UUIDv7 (%v)", resp.GetVoteId(), err)
+	}
+	if resp.GetAcceptedAtUnixMs() != clock.UnixMilli() {
+		t.Errorf("accepted at %d, want %d", resp.GetAcceptedAtUnixMs(), clock.UnixMilli())
+	}
+	msgs := f.kafka.written()
+	if len(msgs) != 1 {
+		t.Fatalf("%d records written", len(msgs))
+	}
+	rec, err := queue.Decode(msgs[0])
+	if err != nil {
+		t.Fatalf("record does not decode: %v", err)
+	}
+	if rec.Route != queue.RouteGRPC || rec.Vote.GetVoteId() != resp.GetVoteId() || string(msgs[0].Key) != resp.GetVoteId() ||
+		rec.Vote.GetName() != "Bohemia Suburbana" || rec.Vote.GetYear() != 1998 || rec.Vote.GetRank() != 3 ||
+		rec.Vote.GetAcceptedAtUnixMs() != clock.UnixMilli() {
+		t.Fatalf("record = %+v %v", rec, rec.Vote)
+	}
+
+	// A client-chosen id is kept, so a retry is the same record.
+	resp, err = f.client.CastVote(ctx, cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: "retry-7"}))
+	if err != nil || resp.GetVoteId() != "retry-7" || string(f.kafka.written()[1].Key) != "retry-7" {
+		t.Fatalf("client id: %v, %v", resp, err)
+	}
+	// Two ids the server makes differ.
+	a, _ := f.client.CastVote(ctx, cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1}))
+	b, _ := f.client.CastVote(ctx, cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1}))
+	if a.GetVoteId() == b.GetVoteId() {
+		t.Fatalf("two votes got one id %q", a.GetVoteId())
+	}
+}
+
+// The server applies the vote rules itself and names the field; nothing invalid is written.
+func TestCastVoteRejectsInvalid(t *testing.T) {
+	f := newFixture(t, time.Second)
+	for _, tc := range []struct {
+		req   *votev1.CastVoteRequest
+		field string
+	}{
+		{&votev1.CastVoteRequest{}, "vote"},
+		{cast(&votev1.Vote{Album: "b", Year: 2000, Rank: 1}), "vote.name"},
+		{cast(&votev1.Vote{Name: "a", Album: strings.Repeat("é", 101), Year: 2000, Rank: 1}), "vote.album"},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 1899, Rank: 1}), "vote.year"},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2028, Rank: 1}), "vote.year"},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 11}), "vote.rank"},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: strings.Repeat("x", 129)}), FieldVoteID},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: "new\nline"}), FieldVoteID},
+	} {
+		_, err := f.client.CastVote(context.Background(), tc.req)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%v: %v, want InvalidArgument", tc.req, err)
+			continue
+		}
+		field, reason, ok := Violation(err)
+		if !ok || field != tc.field || reason == "" {
+			t.Errorf("%v: violation %q %q %v, want field %q", tc.req, field, reason, ok, tc.field)
+		}
+	}
+	if n := len(f.kafka.written()); n != 0 {
+		t.Fatalf("%d invalid votes written", n)
+	}
+}
+
+func TestCastVoteKafkaFailureIsUnavailable(t *testing.T) {
+	f := newFixture(t, 100*time.Millisecond)
+	valid := cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1})
+
+	f.kafka.err = errors.New("dial tcp: connection refused")
+	if _, err := f.client.CastVote(context.Background(), valid); status.Code(err) != codes.Unavailable {
+		t.Fatalf("kafka error: %v, want Unavailable", err)
+	}
+	f.kafka.err, f.kafka.wait = nil, time.Second // slower than the write timeout
+	start := time.Now()
+	if _, err := f.client.CastVote(context.Background(), valid); status.Code(err) != codes.Unavailable {
+		t.Fatalf("kafka too slow: %v, want Unavailable", err)
+	}
+	if took := time.Since(start); took > 800*time.Millisecond {
+		t.Errorf("write timeout not applied: took %v", took)
+	}
+	metrics := f.metrics()
+	for _, want := range []string{
+		"tally_kafka_errors_total 2",
+		`tally_grpc_requests_total{code="Unavailable",method="/tally.vote.v1.VoteService/CastVote"} 2`,
+		`tally_grpc_request_duration_seconds_count{method="/tally.vote.v1.VoteService/CastVote"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	var line map[string]any
+	lines := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &line) != nil || line["code"] != "Unavailable" || line["kafka_error"] == nil || line["vote_id"] == nil {
+		t.Errorf("log lines: %q", lines)
+	}
+}
+
+// Concurrent calls are all in flight at once: the writer is shared, never serialised by the server.
+func TestConcurrentCallsShareTheWriter(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	f.kafka.wait = 200 * time.Millisecond
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, err := f.client.CastVote(context.Background(), cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1})); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("50 calls over a 200 ms writer took %v: calls were serialised", took)
+	}
+	if n := len(f.kafka.written()); n != 50 {
+		t.Fatalf("%d records, want 50", n)
+	}
+}
+
+type panicky struct {
+	votev1.UnimplementedVoteServiceServer
+}
+
+func (panicky) CastVote(context.Context, *votev1.CastVoteRequest) (*votev1.CastVoteResponse, error) {
+	panic("boom")
+}
+
+func TestObserveRecoversPanics(t *testing.T) {
+	var logs bytes.Buffer
+	intercept := Observe(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	_, err := intercept(context.Background(), cast(nil), &grpc.UnaryServerInfo{FullMethod: "/x/CastVote"},
+		func(ctx context.Context, req any) (any, error) { return panicky{}.CastVote(ctx, nil) })
+	if status.Code(err) != codes.Internal || !strings.Contains(logs.String(), "boom") {
+		t.Fatalf("err %v, logs %s", err, logs.String())
+	}
+}
+
+func TestReadinessFollowsKafka(t *testing.T) {
+	hs := health.NewServer()
+	r := NewReadiness(hs)
+	status := func(service string) healthpb.HealthCheckResponse_ServingStatus {
+		resp, err := hs.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetStatus()
+	}
+	if r.Err() == nil || status("") != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatal("ready before any check")
+	}
+	var mu sync.Mutex
+	kafkaErr := error(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.Watch(ctx, slog.New(slog.DiscardHandler), 10*time.Millisecond, func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return kafkaErr
+		})
+		close(done)
+	}()
+	waitFor := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for status("") != want || status(votev1.VoteService_ServiceDesc.ServiceName) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("status never became %v", want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(healthpb.HealthCheckResponse_SERVING)
+	mu.Lock()
+	kafkaErr = errors.New("connection refused")
+	mu.Unlock()
+	waitFor(healthpb.HealthCheckResponse_NOT_SERVING)
+	if r.Err() == nil {
+		t.Fatal("Err() = nil while kafka is down")
+	}
+	cancel()
+	<-done
+}
