@@ -454,6 +454,28 @@ impl Checker<'_> {
     }
 }
 
+/// `text` as a JSON string literal, escaped as Go's encoding/json does (including its HTML-safe
+/// `<`, `>`, `&` and U+2028/U+2029), so error bodies read alike from both producers.
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +551,14 @@ mod tests {
             parse(nested(MAX_DEPTH + 1).as_bytes()),
             Err(Error::TooDeep { offset: MAX_DEPTH })
         );
+    }
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(quote("plain ñ"), "\"plain ñ\"");
+        let escaped = r#""a\"b\\c\nd\u0001\u003c\u0026\u003e\u2028""#;
+        assert_eq!(quote("a\"b\\c\nd\u{1}<&>\u{2028}"), escaped);
+        let quoted = quote("tab\there");
+        assert_eq!(parse(quoted.as_bytes()).unwrap().as_string().unwrap(), "tab\there");
     }
 }

@@ -37,6 +37,8 @@ rust_stdlib_filegroup(
         dylib_ext = dylib_ext,
         exec_triple = "{host}",
         extra_rustc_flags = flags,
+        opt_level = opt_level,
+        strip_level = strip_level,
         rust_doc = ":rustdoc",
         rust_std = ":std_" + triple,
         rustc = ":rustc",
@@ -45,10 +47,28 @@ rust_stdlib_filegroup(
         stdlib_linkflags = linkflags,
         target_triple = triple,
     )
-    for triple, ext, dylib_ext, flags, linkflags in [
-        ("{host}", "", ".so", [], ["-ldl", "-lpthread"]),
-        # Debian has no rust-lld; lld's wasm linker links the module.
-        ("{wasm}", ".wasm", ".wasm", ["-Clinker=wasm-ld-{lld}"], []),
+    for triple, ext, dylib_ext, flags, linkflags, opt_level, strip_level in [
+        (
+            "{host}",
+            "",
+            ".so",
+            [],
+            ["-ldl", "-lpthread"],
+            {{"dbg": "0", "fastbuild": "0", "opt": "3"}},
+            {{"dbg": "none", "fastbuild": "none", "opt": "debuginfo"}},
+        ),
+        # Debian has no rust-lld; lld's wasm linker links the module. Wasm code exists to be
+        # shipped and measured (docs/wasm.md), so it is optimized and stripped in every mode
+        # but dbg, like `cargo build --release`.
+        (
+            "{wasm}",
+            ".wasm",
+            ".wasm",
+            ["-Clinker=wasm-ld-{lld}"],
+            [],
+            {{"dbg": "0", "fastbuild": "3", "opt": "3"}},
+            {{"dbg": "none", "fastbuild": "debuginfo", "opt": "debuginfo"}},
+        ),
     ]
 ]
 

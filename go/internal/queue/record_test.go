@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -102,4 +106,71 @@ func TestDeadLetterKeepsTheRecordAndSaysWhy(t *testing.T) {
 	if len(m.Headers) != 1 {
 		t.Fatalf("DeadLetter changed the original's headers: %v", m.Headers)
 	}
+}
+
+// The fixture both producers' tests read: the Wasm producer must write these exact bytes, to
+// the same partition, so this test pins what the Go side writes.
+func TestEncodeMatchesSharedFixture(t *testing.T) {
+	data, err := os.ReadFile(fixturePath())
+	if err != nil {
+		t.Fatalf("read fixture: %v", err)
+	}
+	var f struct {
+		Vote struct {
+			Name             string `json:"name"`
+			Album            string `json:"album"`
+			Year             int32  `json:"year"`
+			Rank             int32  `json:"rank"`
+			VoteID           string `json:"vote_id"`
+			AcceptedAtUnixMs int64  `json:"accepted_at_unix_ms"`
+		} `json:"vote"`
+		Route   string `json:"route"`
+		KeyHex  string `json:"key_hex"`
+		Value   string `json:"value_hex"`
+		Headers []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"headers"`
+		Partitions int `json:"partitions"`
+		Partition  int `json:"partition"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("parse fixture: %v", err)
+	}
+	m, err := Encode(Record{Route: f.Route, Vote: &votev1.Vote{
+		Name: f.Vote.Name, Album: f.Vote.Album, Year: f.Vote.Year, Rank: f.Vote.Rank,
+		VoteId: f.Vote.VoteID, AcceptedAtUnixMs: f.Vote.AcceptedAtUnixMs,
+	}})
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if got := hex.EncodeToString(m.Key); got != f.KeyHex {
+		t.Errorf("key = %s, fixture has %s", got, f.KeyHex)
+	}
+	if got := hex.EncodeToString(m.Value); got != f.Value {
+		t.Errorf("value = %s, fixture has %s", got, f.Value)
+	}
+	if len(m.Headers) != len(f.Headers) {
+		t.Fatalf("%d headers, fixture has %d", len(m.Headers), len(f.Headers))
+	}
+	for i, h := range f.Headers {
+		if m.Headers[i].Key != h.Key || string(m.Headers[i].Value) != h.Value {
+			t.Errorf("header %d = %s: %s, fixture has %s: %s", i, m.Headers[i].Key, m.Headers[i].Value, h.Key, h.Value)
+		}
+	}
+	partitions := make([]int, f.Partitions)
+	for i := range partitions {
+		partitions[i] = i
+	}
+	if got := (&kafka.Murmur2Balancer{}).Balance(m, partitions...); got != f.Partition {
+		t.Errorf("partition = %d, fixture has %d", got, f.Partition)
+	}
+}
+
+// fixturePath works under go test (from this package) and under Bazel (the file is in data).
+func fixturePath() string {
+	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
+		return filepath.Join(dir, "_main", "proto", "testdata", "vote_record.json")
+	}
+	return filepath.Join("..", "..", "..", "proto", "testdata", "vote_record.json")
 }

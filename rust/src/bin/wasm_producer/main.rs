@@ -1,0 +1,569 @@
+//! Tally's Wasm producer: serves the vote contract over HTTP and writes each vote to Kafka from
+//! inside WasmEdge (docs/wasm.md). Build it for wasm32-wasip1 and run it with
+//! `wasmedge --env KAFKA_BROKERS=host:9092 wasm_producer.wasm` (or its AOT-compiled form).
+//!
+//! This file is only the shell: one thread, one `poll_oneoff` loop over non-blocking sockets
+//! (the HTTP listener, client connections, broker connections), with per-connection buffers.
+//! What the bytes mean is the library's business: `tally::http` and `tally::api` for clients,
+//! `tally::kafka::Producer` for brokers.
+
+#[cfg(target_os = "wasi")]
+mod sys;
+
+#[cfg(not(target_os = "wasi"))]
+fn main() -> std::process::ExitCode {
+    eprintln!("wasm_producer runs on WasmEdge: build it for wasm32-wasip1 (docs/wasm.md)");
+    std::process::ExitCode::FAILURE
+}
+
+#[cfg(target_os = "wasi")]
+fn main() -> std::process::ExitCode {
+    let settings = match tally::config::from_env(|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("wasm producer: bad settings: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let listener = match sys::Socket::listen(settings.listen, 1024) {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("wasm producer: listen on {}: {err}", settings.listen);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let brokers: Vec<String> =
+        settings.kafka.bootstrap.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+    // The real port, so that LISTEN_ADDR=127.0.0.1:0 is usable (tests read this line).
+    let port = listener.local_port().unwrap_or(settings.listen.port());
+    eprintln!(
+        "wasm producer: listening on {}:{port}, kafka {}",
+        settings.listen.ip(),
+        brokers.join(",")
+    );
+    server::Server::new(listener, settings.kafka).run()
+}
+
+#[cfg(target_os = "wasi")]
+mod server {
+    use std::collections::HashMap;
+    use std::process::ExitCode;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    use tally::api::{self, Route};
+    use tally::http::{self, Head, Response};
+    use tally::kafka::{self, ConnId, Output, Producer, Ticket};
+    use tally::metrics::{Gauges, Metrics};
+
+    use crate::sys::{self, Interest, Ready, Socket};
+
+    const LISTENER: u64 = 0;
+    /// Tokens at or above this are broker connections; below, clients.
+    const KAFKA: u64 = 1 << 40;
+    const MAX_CLIENTS: usize = 10_000;
+    /// Stop reading a client that has this much unprocessed input (pipelining flood).
+    const MAX_CLIENT_INPUT: usize = 64 << 10;
+    /// Keep-alive connections idle this long are closed.
+    const IDLE_MS: u64 = 120_000;
+    /// How long a closing connection's input is drained so the client can read our answer.
+    const LINGER_MS: u64 = 2_000;
+
+    enum State {
+        /// Waiting for (the rest of) a request.
+        Reading { continue_sent: bool },
+        /// The vote is with Kafka; the response comes with its delivery.
+        Waiting { ticket: Ticket, vote_id: String, started: Instant, keep_alive: bool },
+        /// Write what is left, then drain.
+        Closing,
+        /// Our side is shut; read and drop input until the client closes or time is up.
+        Draining { until: Instant },
+    }
+
+    struct Client {
+        sock: Socket,
+        inbuf: Vec<u8>,
+        outbuf: Vec<u8>,
+        state: State,
+        last_active: Instant,
+        /// The client has half-closed: answer what is pending, then close.
+        eof: bool,
+    }
+
+    struct Broker {
+        sock: Socket,
+        connecting: bool,
+        outbuf: Vec<u8>,
+    }
+
+    pub struct Server {
+        listener: Socket,
+        clients: HashMap<u64, Client>,
+        next_client: u64,
+        brokers: HashMap<ConnId, Broker>,
+        producer: Producer,
+        tickets: HashMap<Ticket, u64>,
+        next_ticket: Ticket,
+        metrics: Metrics,
+        epoch: Instant,
+        scratch: Vec<u8>,
+    }
+
+    fn wall_ms() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+
+    impl Server {
+        pub fn new(listener: Socket, config: kafka::Config) -> Self {
+            Server {
+                listener,
+                clients: HashMap::new(),
+                next_client: 1,
+                brokers: HashMap::new(),
+                producer: Producer::new(config, 0),
+                tickets: HashMap::new(),
+                next_ticket: 1,
+                metrics: Metrics::default(),
+                epoch: Instant::now(),
+                scratch: vec![0; 64 << 10],
+            }
+        }
+
+        /// Milliseconds on the monotonic clock, for the producer's timers.
+        fn now_ms(&self) -> u64 {
+            self.epoch.elapsed().as_millis() as u64
+        }
+
+        pub fn run(mut self) -> ExitCode {
+            let mut interests = Vec::new();
+            let mut events = Vec::new();
+            loop {
+                self.pump();
+                interests.clear();
+                if self.clients.len() < MAX_CLIENTS {
+                    interests.push(Interest {
+                        token: LISTENER,
+                        fd: self.listener.fd(),
+                        read: true,
+                        write: false,
+                    });
+                }
+                for (&token, c) in &self.clients {
+                    // Never poll for reading after end of stream: it would be ready forever.
+                    let read = !c.eof
+                        && match c.state {
+                            State::Reading { .. } | State::Draining { .. } => true,
+                            State::Waiting { .. } => c.inbuf.len() < MAX_CLIENT_INPUT,
+                            State::Closing => false,
+                        };
+                    let write = !c.outbuf.is_empty();
+                    if read || write {
+                        interests.push(Interest { token, fd: c.sock.fd(), read, write });
+                    }
+                }
+                for (&conn, b) in &self.brokers {
+                    let write = b.connecting || !b.outbuf.is_empty();
+                    interests.push(Interest {
+                        token: KAFKA + conn,
+                        fd: b.sock.fd(),
+                        read: !b.connecting,
+                        write,
+                    });
+                }
+                let now = self.now_ms();
+                let timeout = self
+                    .producer
+                    .next_wakeup()
+                    .map_or(1_000, |at| at.saturating_sub(now))
+                    .min(1_000);
+                if let Err(err) = sys::poll(&interests, timeout, &mut events) {
+                    eprintln!("wasm producer: poll: {err}");
+                    return ExitCode::FAILURE;
+                }
+                for &(token, ready) in &events {
+                    match token {
+                        LISTENER => self.accept(),
+                        t if t >= KAFKA => self.broker_event(t - KAFKA, ready),
+                        t => self.client_event(t, ready),
+                    }
+                }
+                self.housekeeping();
+            }
+        }
+
+        /// Runs the producer's timers and carries out what it asks, until it asks nothing more.
+        fn pump(&mut self) {
+            for _ in 0..16 {
+                self.producer.tick(self.now_ms());
+                let mut any = false;
+                while let Some(output) = self.producer.poll_output() {
+                    any = true;
+                    match output {
+                        Output::Connect { conn, host, port } => self.connect(conn, &host, port),
+                        Output::Send { conn, bytes } => {
+                            if let Some(b) = self.brokers.get_mut(&conn) {
+                                b.outbuf.extend_from_slice(&bytes);
+                                self.flush_broker(conn);
+                            }
+                        }
+                        Output::Close { conn } => {
+                            self.brokers.remove(&conn);
+                        }
+                        Output::Delivered { ticket, result } => self.delivered(ticket, result),
+                        Output::Log(line) => eprintln!("wasm producer: {line}"),
+                    }
+                }
+                if !any {
+                    return;
+                }
+            }
+        }
+
+        fn connect(&mut self, conn: ConnId, host: &str, port: u16) {
+            let now = self.now_ms();
+            let addr = match sys::resolve(host, port) {
+                Ok(addrs) => addrs[0],
+                Err(err) => {
+                    return self.producer.closed(conn, &format!("resolve {host}: {err}"), now)
+                }
+            };
+            match Socket::connect(addr) {
+                Ok((sock, connected)) => {
+                    self.brokers
+                        .insert(conn, Broker { sock, connecting: !connected, outbuf: Vec::new() });
+                    if connected {
+                        self.producer.connected(conn, now);
+                    }
+                }
+                Err(err) => self.producer.closed(conn, &format!("connect {addr}: {err}"), now),
+            }
+        }
+
+        fn broker_failed(&mut self, conn: ConnId, why: String) {
+            self.brokers.remove(&conn);
+            let now = self.now_ms();
+            self.producer.closed(conn, &why, now);
+        }
+
+        fn flush_broker(&mut self, conn: ConnId) {
+            let Some(b) = self.brokers.get_mut(&conn) else { return };
+            if b.connecting {
+                return;
+            }
+            while !b.outbuf.is_empty() {
+                match b.sock.send(&b.outbuf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        b.outbuf.drain(..n);
+                    }
+                    Err(err) => return self.broker_failed(conn, format!("send: {err}")),
+                }
+            }
+        }
+
+        fn broker_event(&mut self, conn: ConnId, ready: Ready) {
+            let now = self.now_ms();
+            let Some(b) = self.brokers.get_mut(&conn) else { return };
+            if b.connecting {
+                if ready != Ready::Write {
+                    return;
+                }
+                match b.sock.take_error() {
+                    Ok(None) => {
+                        b.connecting = false;
+                        self.producer.connected(conn, now);
+                        self.flush_broker(conn);
+                    }
+                    Ok(Some(code)) => {
+                        let err = std::io::Error::from_raw_os_error(code);
+                        self.broker_failed(conn, format!("connect: {err}"));
+                    }
+                    Err(err) => self.broker_failed(conn, format!("connect: {err}")),
+                }
+                return;
+            }
+            match ready {
+                Ready::Write => self.flush_broker(conn),
+                Ready::Read => loop {
+                    let Some(b) = self.brokers.get_mut(&conn) else { return };
+                    match b.sock.recv(&mut self.scratch) {
+                        Ok(None) => return,
+                        Ok(Some(0)) => {
+                            return self.broker_failed(conn, "closed by the broker".into())
+                        }
+                        Ok(Some(n)) => self.producer.received(conn, &self.scratch[..n], now),
+                        Err(err) => return self.broker_failed(conn, format!("recv: {err}")),
+                    }
+                },
+            }
+        }
+
+        fn accept(&mut self) {
+            while self.clients.len() < MAX_CLIENTS {
+                match self.listener.accept() {
+                    Ok(Some(sock)) => {
+                        let token = self.next_client;
+                        self.next_client += 1;
+                        let client = Client {
+                            sock,
+                            inbuf: Vec::new(),
+                            outbuf: Vec::new(),
+                            state: State::Reading { continue_sent: false },
+                            last_active: Instant::now(),
+                            eof: false,
+                        };
+                        self.clients.insert(token, client);
+                    }
+                    Ok(None) => return,
+                    Err(err) => {
+                        eprintln!("wasm producer: accept: {err}");
+                        return;
+                    }
+                }
+            }
+        }
+
+        fn client_event(&mut self, token: u64, ready: Ready) {
+            match ready {
+                Ready::Read => self.client_read(token),
+                Ready::Write => self.client_flush(token),
+            }
+        }
+
+        fn client_read(&mut self, token: u64) {
+            let Some(c) = self.clients.get_mut(&token) else { return };
+            c.last_active = Instant::now();
+            loop {
+                if c.inbuf.len() >= MAX_CLIENT_INPUT && !matches!(c.state, State::Draining { .. }) {
+                    break;
+                }
+                match c.sock.recv(&mut self.scratch) {
+                    Ok(None) => break,
+                    Ok(Some(0)) => {
+                        c.eof = true;
+                        break;
+                    }
+                    Ok(Some(n)) => {
+                        if !matches!(c.state, State::Draining { .. }) {
+                            c.inbuf.extend_from_slice(&self.scratch[..n]);
+                        }
+                    }
+                    Err(_) => {
+                        self.clients.remove(&token);
+                        return;
+                    }
+                }
+            }
+            if c.eof && matches!(c.state, State::Draining { .. }) {
+                self.clients.remove(&token);
+                return;
+            }
+            self.process(token);
+            // A client that has finished sending and is owed nothing more is done.
+            if let Some(c) = self.clients.get(&token) {
+                if c.eof && c.outbuf.is_empty() && matches!(c.state, State::Reading { .. }) {
+                    self.clients.remove(&token);
+                }
+            }
+        }
+
+        fn client_flush(&mut self, token: u64) {
+            let Some(c) = self.clients.get_mut(&token) else { return };
+            while !c.outbuf.is_empty() {
+                match c.sock.send(&c.outbuf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        c.outbuf.drain(..n);
+                    }
+                    Err(_) => {
+                        self.clients.remove(&token);
+                        return;
+                    }
+                }
+            }
+            if matches!(c.state, State::Closing) {
+                // Shut our side and keep reading for a while: closing with unread input would
+                // reset the connection and could destroy the answer before the client reads it.
+                if c.eof || c.sock.shutdown_write().is_err() {
+                    self.clients.remove(&token);
+                    return;
+                }
+                c.inbuf.clear();
+                c.state = State::Draining {
+                    until: Instant::now() + std::time::Duration::from_millis(LINGER_MS),
+                };
+            } else if c.eof && matches!(c.state, State::Reading { .. }) {
+                self.clients.remove(&token);
+            }
+        }
+
+        /// Answers every complete request in the client's buffer, until one has to wait.
+        fn process(&mut self, token: u64) {
+            loop {
+                let Some(c) = self.clients.get_mut(&token) else { return };
+                let State::Reading { continue_sent } = c.state else { break };
+                let head = match http::parse_head(&c.inbuf) {
+                    Ok(Some(head)) => head,
+                    Ok(None) => break,
+                    Err(err) => {
+                        self.respond(token, &Pending::unparsed(), api::bad_request(&err), true);
+                        break;
+                    }
+                };
+                let started = Instant::now();
+                let pending =
+                    Pending { method: head.method.clone(), path: head.path.clone(), started };
+                let route = api::route(&head);
+                let body = match http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
+                {
+                    Ok(Some(body)) => body,
+                    Ok(None) => {
+                        match &route {
+                            // Refused before its body: do not make the client send it.
+                            Err(response) if head.expect_continue => {
+                                self.respond(token, &pending, response.clone(), true);
+                            }
+                            Ok(_) if head.expect_continue && !continue_sent => {
+                                c.outbuf.extend_from_slice(http::CONTINUE);
+                                c.state = State::Reading { continue_sent: true };
+                                self.client_flush(token);
+                            }
+                            _ => {}
+                        }
+                        break;
+                    }
+                    Err(err) => {
+                        let response = route.err().unwrap_or_else(|| api::bad_request(&err));
+                        self.respond(token, &pending, response, true);
+                        break;
+                    }
+                };
+                c.inbuf.drain(..head.len + body.consumed);
+                c.state = State::Reading { continue_sent: false };
+                let close = !head.keep_alive || c.eof;
+                let response = match route {
+                    Err(response) => response,
+                    Ok(Route::Healthz) => api::healthz(),
+                    Ok(Route::Readyz) => {
+                        api::readyz(self.producer.is_ready(), &self.producer.status())
+                    }
+                    Ok(Route::Metrics) => {
+                        let gauges = Gauges {
+                            kafka_ready: self.producer.is_ready(),
+                            pending_votes: self.producer.pending(),
+                            open_connections: self.clients.len(),
+                        };
+                        api::metrics(self.metrics.render(self.producer.stats(), gauges))
+                    }
+                    Ok(Route::Vote) => match self.vote(token, &head, &body.bytes, started, close) {
+                        Some(response) => response,
+                        None => break, // waiting for Kafka
+                    },
+                };
+                let head_only = head.method == "HEAD";
+                self.respond_with(token, &pending, response, close, head_only);
+            }
+            self.client_flush(token);
+        }
+
+        /// Hands a valid vote to the producer (`None`), or says what to answer instead.
+        fn vote(
+            &mut self,
+            token: u64,
+            head: &Head,
+            body: &[u8],
+            started: Instant,
+            close: bool,
+        ) -> Option<Response> {
+            let record = match api::vote(head, body, wall_ms(), sys::random()) {
+                Ok(record) => record,
+                Err(response) => return Some(response),
+            };
+            let message = match record.encode() {
+                Ok(message) => message,
+                Err(err) => return Some(api::error(500, &format!("internal error: {err}"), None)),
+            };
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            self.tickets.insert(ticket, token);
+            let c = self.clients.get_mut(&token).expect("caller holds the client");
+            c.state =
+                State::Waiting { ticket, vote_id: record.vote_id, started, keep_alive: !close };
+            let now = self.now_ms();
+            self.producer.send(ticket, message, now);
+            None
+        }
+
+        fn delivered(&mut self, ticket: Ticket, result: Result<kafka::Delivery, kafka::Error>) {
+            let Some(token) = self.tickets.remove(&ticket) else { return };
+            let Some(c) = self.clients.get_mut(&token) else { return };
+            let State::Waiting { ticket: waiting, ref vote_id, started, keep_alive } = c.state
+            else {
+                return;
+            };
+            if waiting != ticket {
+                return;
+            }
+            let response = match result {
+                Ok(_) => api::accepted(vote_id),
+                Err(err) => {
+                    self.metrics.refused();
+                    api::not_written(&err)
+                }
+            };
+            let pending = Pending { method: "POST".into(), path: api::PATH_VOTES.into(), started };
+            c.state = State::Reading { continue_sent: false };
+            let close = !keep_alive || c.eof;
+            self.respond_with(token, &pending, response, close, false);
+            self.process(token);
+        }
+
+        fn respond(&mut self, token: u64, pending: &Pending, response: Response, close: bool) {
+            self.respond_with(token, pending, response, close, false);
+            self.client_flush(token);
+        }
+
+        fn respond_with(
+            &mut self,
+            token: u64,
+            pending: &Pending,
+            mut response: Response,
+            close: bool,
+            head_only: bool,
+        ) {
+            let Some(c) = self.clients.get_mut(&token) else { return };
+            response.close = close;
+            response.write(&mut c.outbuf, head_only);
+            let seconds = pending.started.elapsed().as_secs_f64();
+            self.metrics.observe(&pending.path, &pending.method, response.status, seconds);
+            if close {
+                c.state = State::Closing;
+            }
+        }
+
+        /// Closes idle keep-alive connections, stuck closes and finished drains.
+        fn housekeeping(&mut self) {
+            let now = Instant::now();
+            let idle =
+                |c: &Client| now.duration_since(c.last_active).as_millis() >= u128::from(IDLE_MS);
+            self.clients.retain(|_, c| match c.state {
+                State::Draining { until } => now < until,
+                State::Reading { .. } => !(c.inbuf.is_empty() && c.outbuf.is_empty() && idle(c)),
+                State::Closing => !idle(c),
+                State::Waiting { .. } => true,
+            });
+        }
+    }
+
+    /// A request being answered, for metrics.
+    struct Pending {
+        method: String,
+        path: String,
+        started: Instant,
+    }
+
+    impl Pending {
+        fn unparsed() -> Pending {
+            Pending { method: "other".into(), path: "other".into(), started: Instant::now() }
+        }
+    }
+}
