@@ -16,6 +16,7 @@ STACK_PROGRAMS = {
     "grpc-producer": "//go/cmd/grpc-producer",
     "kafka-jars": "@kafka_jars//:jars",
     "kafka-log4j": "//tools/kafka:log4j2.properties",
+    "wasm-producer": "//rust:wasm_producer_aot",
 }
 
 def stack_args(programs = STACK_PROGRAMS):
@@ -56,20 +57,22 @@ def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium
         **kwargs
     )
 
-def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], **kwargs):
+def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], stack_env = {}, **kwargs):
     """`bazel run`s binary (a benchmark, say) under `stack exec` with the given servers.
 
     Args:
       name: the target's name.
       binary: the label of the program to run.
-      servers: which servers to start: any of kafka, redis, mongo.
+      servers: which processes to start (with what they need), as for stack_test.
       args: the program's own arguments.
-      **kwargs: passed to sh_binary.
+      stack_env: extra variables for the program, whose values may name the stack's own as
+        ${NAME}, as for stack_test.
+      **kwargs: passed to sh_binary (env there reaches the servers too: they inherit it).
     """
     sh_binary(
         name = name,
         srcs = ["//tools/stack:stack_exec.sh"],
-        args = _stack_exec_args(binary, servers, args),
+        args = _stack_exec_args(binary, servers, args, stack_env),
         data = ["//go/cmd/stack", binary] + STACK_PROGRAMS.values(),
         **kwargs
     )

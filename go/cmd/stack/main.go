@@ -60,6 +60,7 @@ type programFlags struct {
 	kafkaJars, kafkaLog4j, ferretdb, java, redisServer string
 	grpcFront, grpcProducer                            string
 	consumer                                           string
+	wasmEdge, wasmProducer                             string
 }
 
 func (p *programFlags) register(fs *flag.FlagSet) {
@@ -71,6 +72,8 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.grpcFront, "grpc-front", "", "the gRPC route's HTTP front program (required)")
 	fs.StringVar(&p.grpcProducer, "grpc-producer", "", "the gRPC producer program (required)")
 	fs.StringVar(&p.consumer, "consumer", "", "the consumer program (required)")
+	fs.StringVar(&p.wasmEdge, "wasmedge", "wasmedge", "the WasmEdge runtime")
+	fs.StringVar(&p.wasmProducer, "wasm-producer", "", "the Wasm producer's AOT-compiled module (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.
@@ -90,6 +93,8 @@ func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, 
 		{"grpc-front", p.grpcFront, &cfg.GRPCFront, false},
 		{"grpc-producer", p.grpcProducer, &cfg.GRPCProducer, false},
 		{"consumer", p.consumer, &cfg.Consumer, false},
+		{"wasmedge", p.wasmEdge, &cfg.WasmEdge, true},
+		{"wasm-producer", p.wasmProducer, &cfg.WasmProducer, false},
 	} {
 		if f.val == "" {
 			return cfg, fmt.Errorf("-%s is required", f.name)
@@ -126,6 +131,7 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&ports.Redis, "redis-port", ports.Redis, "Redis port")
 	fs.IntVar(&ports.Mongo, "mongo-port", ports.Mongo, "MongoDB-wire server port")
 	fs.IntVar(&ports.GRPCFront, "grpc-front-port", ports.GRPCFront, "gRPC route's HTTP front port")
+	fs.IntVar(&ports.WasmProducer, "wasm-producer-port", ports.WasmProducer, "Wasm producer's HTTP port")
 	fs.IntVar(&ports.GRPCProducer, "grpc-producer-port", ports.GRPCProducer, "gRPC producer port")
 	fs.IntVar(&ports.GRPCProducerHTTP, "grpc-producer-http-port", ports.GRPCProducerHTTP, "gRPC producer's health and metrics port")
 	fs.IntVar(&ports.Consumer, "consumer-port", ports.Consumer, "consumer's health and metrics port")

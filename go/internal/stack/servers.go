@@ -88,6 +88,9 @@ type Config struct {
 	GRPCProducer string
 	// Consumer is the consumer's program (services_consumer.go).
 	Consumer string
+	// WasmEdge runs WasmProducer, the Wasm producer's AOT-compiled module (services_wasmproducer.go).
+	WasmEdge     string
+	WasmProducer string
 }
 
 const host = "127.0.0.1"
@@ -99,6 +102,7 @@ func (c Config) Env() []string {
 		"REDIS_URL=redis://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Redis)),
 		"MONGO_URL=mongodb://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Mongo)) + "/",
 		"GRPC_FRONT_URL=" + c.GRPCFrontURL(),
+		"WASM_PRODUCER_URL=" + c.WasmProducerURL(),
 	}
 }
 
@@ -120,6 +124,7 @@ func (c Config) catalog() []definition {
 		{MongoName, c.mongo},
 		{GRPCProducerName, c.grpcProducer},
 		{GRPCFrontName, c.grpcFront},
+		{WasmProducerName, c.wasmProducer},
 		{ConsumerName, c.consumer},
 	}
 }
@@ -236,8 +241,9 @@ func (c Config) formatKafkaOnce(ctx context.Context, dir, props, classpath strin
 		return err
 	}
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
+	// The "=" form: a random id may start with "-", which the parser would take for an option.
 	cmd := exec.CommandContext(ctx, c.Java, "-Dlog4j2.configurationFile="+c.KafkaLog4j,
-		"-cp", classpath, "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", props)
+		"-cp", classpath, "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+props)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("format kafka storage: %w\n%s", err, out)
 	}
