@@ -19,6 +19,15 @@ STACK_PROGRAMS = {
     "wasm-producer": "//rust:wasm_producer_aot",
 }
 
+# data and env of a go_test that drives go/internal/stack itself (stacktest.Config reads them):
+# every stack program, and its runfiles path in STACK_<FLAG> (kafka-jars: STACK_KAFKA_JARS).
+STACK_TEST_DATA = STACK_PROGRAMS.values()
+
+STACK_TEST_ENV = {
+    "STACK_" + flag.upper().replace("-", "_"): "$(rootpath %s)" % label
+    for flag, label in STACK_PROGRAMS.items()
+}
+
 def stack_args(programs = STACK_PROGRAMS):
     """The flags that tell go/cmd/stack where each server's program is, as runfiles paths."""
     return ["--%s=$(rootpath %s)" % (flag, label) for flag, label in programs.items()]

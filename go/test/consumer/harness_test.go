@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,6 +34,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/stack"
+	"github.com/tally-voting/tally/go/internal/stack/stacktest"
 	"github.com/tally-voting/tally/go/internal/votelog"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
@@ -45,40 +45,19 @@ type env struct {
 	ctx   context.Context
 	cfg   stack.Config
 	stack *stack.Stack
-	logs  *syncBuffer
+	logs  *stacktest.LogBuffer
 	rdb   *redis.Client
 	mongo *mongo.Client
 	kafka *kafka.Client
 }
 
-// start starts Kafka, Redis and the MongoDB-wire server in a temp dir of the test's own. The
-// programs are in the test's runfiles, named by STACK_* variables (BUILD.bazel).
+// start starts Kafka, Redis and the MongoDB-wire server in a temp dir of the test's own.
 func start(t *testing.T) *env {
 	t.Helper()
-	path := func(name string) string {
-		rel := os.Getenv(name)
-		if rel == "" {
-			t.Skipf("%s is not set: run this test with tools/bazel test", name)
-		}
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), "_main", rel)
-	}
-	ports, err := stack.FreePorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := stack.Config{
-		DataDir:     t.TempDir(),
-		Ports:       ports,
-		Java:        "/usr/bin/java",
-		KafkaJars:   path("STACK_KAFKA_JARS"),
-		KafkaLog4j:  path("STACK_KAFKA_LOG4J"),
-		RedisServer: "/usr/bin/redis-server",
-		FerretDB:    path("STACK_FERRETDB"),
-		Consumer:    path("STACK_CONSUMER"),
-	}
+	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, cfg: cfg, logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, cfg: cfg, logs: &stacktest.LogBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("process logs (last 40 kB):\n%s", e.logs.Tail(40_000))
@@ -95,9 +74,9 @@ func start(t *testing.T) *env {
 	e.stack = s
 	t.Cleanup(s.Stop)
 
-	e.rdb = redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Redis))})
+	e.rdb = redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ports.Redis))})
 	t.Cleanup(func() { e.rdb.Close() })
-	e.mongo, err = mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d/", ports.Mongo)))
+	e.mongo, err = mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d/", cfg.Ports.Mongo)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,25 +477,6 @@ func (e *env) scan(pattern string) []string {
 		e.t.Fatal(err)
 	}
 	return keys
-}
-
-// syncBuffer collects the processes' logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	return s[max(0, len(s)-n):]
 }
 
 // prefixed writes whole lines prefixed with a process name.

@@ -5,7 +5,6 @@ package grpcroute_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,62 +29,20 @@ import (
 
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/stack"
+	"github.com/tally-voting/tally/go/internal/stack/stacktest"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
-// config points the stack at the programs BUILD.bazel puts in the test's runfiles.
-func config(t *testing.T) stack.Config {
-	t.Helper()
-	path := func(name string) string {
-		rel := os.Getenv(name)
-		if rel == "" {
-			t.Skipf("%s is not set: run this test with tools/bazel test //go/test/grpcroute:grpcroute_test", name)
-		}
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), "_main", rel)
-	}
-	ports, err := stack.FreePorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stack.Config{
-		DataDir:      t.TempDir(),
-		Ports:        ports,
-		Java:         "/usr/bin/java",
-		KafkaJars:    path("STACK_KAFKA_JARS"),
-		KafkaLog4j:   path("STACK_KAFKA_LOG4J"),
-		GRPCFront:    path("STACK_GRPC_FRONT"),
-		GRPCProducer: path("STACK_GRPC_PRODUCER"),
-	}
-}
-
-// syncBuffer collects the processes' logs, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // One stack for the whole route; the subtests run in order, Kafka's outage last.
 func TestGRPCRoute(t *testing.T) {
-	cfg := config(t)
+	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	procs, err := cfg.Servers(stack.GRPCFrontName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs stacktest.LogBuffer
 	s, err := stack.Start(ctx, &logs, procs)
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, logs.String())
@@ -110,7 +67,7 @@ func TestGRPCRoute(t *testing.T) {
 // process is one of our programs started by the test itself, so it can signal it and see how it exits.
 type process struct {
 	cmd  *exec.Cmd
-	logs syncBuffer
+	logs stacktest.LogBuffer
 	done chan struct{}
 	err  error
 }

@@ -4,13 +4,10 @@
 package wasmroute_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,61 +18,18 @@ import (
 
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/stack"
+	"github.com/tally-voting/tally/go/internal/stack/stacktest"
 )
 
-func config(t *testing.T) stack.Config {
-	t.Helper()
-	path := func(name string) string {
-		rel := os.Getenv(name)
-		if rel == "" {
-			t.Skipf("%s is not set: run this test with tools/bazel test //go/test/wasmroute:wasmroute_test", name)
-		}
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), "_main", rel)
-	}
-	ports, err := stack.FreePorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stack.Config{
-		DataDir:      t.TempDir(),
-		Ports:        ports,
-		Java:         "/usr/bin/java",
-		KafkaJars:    path("STACK_KAFKA_JARS"),
-		KafkaLog4j:   path("STACK_KAFKA_LOG4J"),
-		RedisServer:  "/usr/bin/redis-server",
-		FerretDB:     path("STACK_FERRETDB"),
-		Consumer:     path("STACK_CONSUMER"),
-		WasmEdge:     "/usr/bin/wasmedge",
-		WasmProducer: path("STACK_WASM_PRODUCER"),
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWasmRoute(t *testing.T) {
-	cfg := config(t)
+	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	procs, err := cfg.Servers(stack.WasmProducerName, stack.ConsumerName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs stacktest.LogBuffer
 	s, err := stack.Start(ctx, &logs, procs)
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, logs.String())
