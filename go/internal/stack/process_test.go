@@ -46,9 +46,10 @@ func TestStartOrdersByNeedsAndStopsInReverse(t *testing.T) {
 		return Process{
 			Name:  name,
 			Needs: needs,
-			// Appends its name when started and "stop-<name>" when terminated.
-			Args: []string{"/bin/sh", "-c", `echo "$0" >> "$1"; echo hello from "$0"; touch "$2";
-				trap 'echo stop-$0 >> "$1"; exit 0' TERM; while :; do sleep 0.05; done`, name, order, marker},
+			// Appends its name when started and "stop-<name>" when terminated; the trap is set
+			// before it reports ready, or a quick stop could beat it.
+			Args: []string{"/bin/sh", "-c", `trap 'echo stop-$0 >> "$1"; exit 0' TERM;
+				echo "$0" >> "$1"; echo hello from "$0"; touch "$2"; while :; do sleep 0.05; done`, name, order, marker},
 			Ready: fileReady(marker),
 		}
 	}
