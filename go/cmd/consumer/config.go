@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tally-voting/tally/go/internal/consume"
+	"github.com/tally-voting/tally/go/internal/httpapi"
 )
 
 // Config is the consumer's configuration, read from the environment (README.md lists it).
@@ -22,6 +23,8 @@ type Config struct {
 	SessionTimeout time.Duration
 	Loop           consume.Config
 	LogLevel       slog.Level
+	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
+	Pprof bool
 }
 
 // configFromEnv reads Config through getenv, reporting every bad variable at once.
@@ -86,6 +89,13 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v))
 		}
+	}
+	switch v := strings.ToLower(str(httpapi.PprofEnv, "false")); v {
+	case "1", "true", "yes", "on":
+		cfg.Pprof = true
+	case "0", "false", "no", "off":
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want true or false", httpapi.PprofEnv, v))
 	}
 	if cfg.SessionTimeout < 6*time.Second {
 		errs = append(errs, fmt.Errorf("KAFKA_SESSION_TIMEOUT=%v: Kafka's brokers accept 6s at least", cfg.SessionTimeout))

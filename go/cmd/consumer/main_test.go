@@ -28,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if !slices.Equal(cfg.KafkaBrokers, []string{"k1:9092", "k2:9092"}) || cfg.HTTPAddr != ":9102" ||
 		cfg.Loop.BatchSize != consume.DefaultBatchSize || cfg.Loop.BatchWait != consume.DefaultBatchWait ||
-		cfg.SessionTimeout != 10*time.Second {
+		cfg.SessionTimeout != 10*time.Second || cfg.Pprof {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
@@ -36,9 +36,9 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigNamesEveryBadVariable(t *testing.T) {
 	_, err := configFromEnv(env(map[string]string{
 		"REDIS_URL": "localhost:6379", "BATCH_SIZE": "0", "BATCH_WAIT": "soon", "LOG_LEVEL": "loud",
-		"KAFKA_SESSION_TIMEOUT": "1s",
+		"KAFKA_SESSION_TIMEOUT": "1s", "DEBUG_PPROF": "sometimes",
 	}))
-	for _, name := range []string{"KAFKA_BROKERS", "MONGO_URL", "REDIS_URL", "BATCH_SIZE", "BATCH_WAIT", "LOG_LEVEL", "KAFKA_SESSION_TIMEOUT"} {
+	for _, name := range []string{"KAFKA_BROKERS", "MONGO_URL", "REDIS_URL", "BATCH_SIZE", "BATCH_WAIT", "LOG_LEVEL", "KAFKA_SESSION_TIMEOUT", "DEBUG_PPROF"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

@@ -9,6 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +28,9 @@ func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if on := os.Getenv("DEBUG_PPROF"); on == "1" || on == "true" {
+		servePprof()
+	}
 	if err := run(ctx, logger, *listen, *dataDir); err != nil {
 		logger.Error("ferretdb stopped", "error", err)
 		os.Exit(1)
@@ -53,4 +59,21 @@ func run(ctx context.Context, logger *slog.Logger, listen, dataDir string) error
 	}
 	fmt.Fprintf(os.Stderr, "serving the MongoDB wire protocol on %s, data in %s\n", listen, abs)
 	return f.Run(ctx)
+}
+
+// servePprof serves Go's profiles on a free loopback port when DEBUG_PPROF is on (benchmarks find
+// it among the process's listening ports); off by default.
+func servePprof() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "DEBUG_PPROF: %v\n", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	fmt.Fprintf(os.Stderr, "DEBUG_PPROF is on: Go profiles on http://%s/debug/pprof/\n", ln.Addr())
+	go http.Serve(ln, mux)
 }

@@ -35,6 +35,8 @@ type Config struct {
 	ProducerTimeout time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
+	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
+	Pprof bool
 	// Logger is set by main, not read from the environment.
 	Logger *slog.Logger
 }
@@ -47,6 +49,7 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		ProducerTimeout: r.Duration("PRODUCER_TIMEOUT", 6*time.Second),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:        r.LogLevel("LOG_LEVEL", slog.LevelInfo),
+		Pprof:           r.Bool(httpapi.PprofEnv, false),
 	}
 	return cfg, r.Err()
 }
@@ -84,14 +87,19 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := front.New(front.Options{
+		Votes:    votev1.NewVoteServiceClient(conn),
+		Health:   healthpb.NewHealthClient(conn),
+		Timeout:  cfg.ProducerTimeout,
+		Logger:   log,
+		Registry: reg,
+	})
+	if cfg.Pprof {
+		handler = httpapi.WithPprof(handler)
+		log.Warn("serving Go profiles under /debug/pprof/ (" + httpapi.PprofEnv + " is on)")
+	}
 	srv := &http.Server{
-		Handler: front.New(front.Options{
-			Votes:    votev1.NewVoteServiceClient(conn),
-			Health:   healthpb.NewHealthClient(conn),
-			Timeout:  cfg.ProducerTimeout,
-			Logger:   log,
-			Registry: reg,
-		}),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      cfg.ProducerTimeout + 5*time.Second,

@@ -13,12 +13,12 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.HTTPAddr != ":8080" || cfg.ProducerTarget != "127.0.0.1:50051" || cfg.ProducerTimeout != 6*time.Second ||
-		cfg.ShutdownTimeout != 8*time.Second || cfg.LogLevel != slog.LevelInfo {
+		cfg.ShutdownTimeout != 8*time.Second || cfg.LogLevel != slog.LevelInfo || cfg.Pprof {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "PRODUCER_GRPC_TARGET": "dns:///producer:50051", "PRODUCER_TIMEOUT": "2s", "LOG_LEVEL": "debug"}
+	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "PRODUCER_GRPC_TARGET": "dns:///producer:50051", "PRODUCER_TIMEOUT": "2s", "LOG_LEVEL": "debug", "DEBUG_PPROF": "true"}
 	cfg, err = configFromEnv(func(k string) string { return env[k] })
-	if err != nil || cfg.HTTPAddr != "127.0.0.1:0" || cfg.ProducerTarget != "dns:///producer:50051" || cfg.ProducerTimeout != 2*time.Second || cfg.LogLevel != slog.LevelDebug {
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:0" || cfg.ProducerTarget != "dns:///producer:50051" || cfg.ProducerTimeout != 2*time.Second || cfg.LogLevel != slog.LevelDebug || !cfg.Pprof {
 		t.Fatalf("set: %+v, %v", cfg, err)
 	}
 	_, err = configFromEnv(func(k string) string {

@@ -41,6 +41,8 @@ type Config struct {
 	KafkaCheckEvery   time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          slog.Level
+	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
+	Pprof bool
 	// Logger is set by main, not read from the environment.
 	Logger *slog.Logger
 }
@@ -56,6 +58,7 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		KafkaCheckEvery:   r.Duration("KAFKA_CHECK_INTERVAL", time.Second),
 		ShutdownTimeout:   r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:          r.LogLevel("LOG_LEVEL", slog.LevelInfo),
+		Pprof:             r.Bool(httpapi.PprofEnv, false),
 	}
 	return cfg, r.Err()
 }
@@ -118,8 +121,13 @@ func run(ctx context.Context, cfg Config) error {
 		}
 	})
 	mux.HandleFunc("/", httpapi.NotFound)
+	httpHandler := httpapi.Observe(mux, log, httpapi.NewMetrics(reg), "/healthz", "/readyz", "/metrics")
+	if cfg.Pprof {
+		httpHandler = httpapi.WithPprof(httpHandler)
+		log.Warn("serving Go profiles under /debug/pprof/ (" + httpapi.PprofEnv + " is on)")
+	}
 	httpSrv := &http.Server{
-		Handler:           httpapi.Observe(mux, log, httpapi.NewMetrics(reg), "/healthz", "/readyz", "/metrics"),
+		Handler:           httpHandler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -14,12 +14,12 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.GRPCAddr != ":50051" || cfg.HTTPAddr != ":9101" || !slices.Equal(cfg.KafkaBrokers, []string{"127.0.0.1:9092"}) ||
 		cfg.KafkaBatchTimeout != 5*time.Millisecond || cfg.KafkaWriteTimeout != 5*time.Second ||
-		cfg.KafkaCheckEvery != time.Second || cfg.ShutdownTimeout != 8*time.Second {
+		cfg.KafkaCheckEvery != time.Second || cfg.ShutdownTimeout != 8*time.Second || cfg.Pprof {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	env := map[string]string{"KAFKA_BROKERS": "k1:9092, k2:9092", "KAFKA_BATCH_TIMEOUT": "2ms"}
+	env := map[string]string{"KAFKA_BROKERS": "k1:9092, k2:9092", "KAFKA_BATCH_TIMEOUT": "2ms", "DEBUG_PPROF": "1"}
 	cfg, err = configFromEnv(func(k string) string { return env[k] })
-	if err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"k1:9092", "k2:9092"}) || cfg.KafkaBatchTimeout != 2*time.Millisecond {
+	if err != nil || !slices.Equal(cfg.KafkaBrokers, []string{"k1:9092", "k2:9092"}) || cfg.KafkaBatchTimeout != 2*time.Millisecond || !cfg.Pprof {
 		t.Fatalf("set: %+v, %v", cfg, err)
 	}
 	_, err = configFromEnv(func(k string) string {

@@ -66,5 +66,20 @@ func (r *Reader) LogLevel(name string, def slog.Level) slog.Level {
 	return l
 }
 
+// Bool is true for 1, true, yes or on and false for 0, false, no or off (any case), or def.
+func (r *Reader) Bool(name string, def bool) bool {
+	switch v := strings.ToLower(strings.TrimSpace(r.Get(name))); v {
+	case "":
+		return def
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want true or false", name, v))
+		return def
+	}
+}
+
 // Err reports every malformed variable read so far.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }

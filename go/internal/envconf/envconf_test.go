@@ -11,7 +11,7 @@ import (
 func TestReader(t *testing.T) {
 	env := map[string]string{
 		"ADDR": " :8080 ", "LIST": "a:1, ,b:2", "WAIT": "5ms", "LEVEL": "warn",
-		"BAD_WAIT": "soon", "NEG_WAIT": "-1s", "BAD_LEVEL": "loud",
+		"BAD_WAIT": "soon", "NEG_WAIT": "-1s", "BAD_LEVEL": "loud", "ON": " On", "OFF": "0", "BAD_BOOL": "maybe",
 	}
 	r := Reader{Get: func(k string) string { return env[k] }}
 	if got := r.String("ADDR", ":1"); got != ":8080" {
@@ -32,14 +32,18 @@ func TestReader(t *testing.T) {
 	if got := r.LogLevel("LEVEL", slog.LevelInfo); got != slog.LevelWarn {
 		t.Errorf("LogLevel = %v", got)
 	}
+	if !r.Bool("ON", false) || r.Bool("OFF", true) || !r.Bool("UNSET", true) {
+		t.Error("Bool misread ON, OFF or UNSET")
+	}
 	if r.Err() != nil {
 		t.Fatalf("Err = %v before any bad variable", r.Err())
 	}
+	r.Bool("BAD_BOOL", false)
 	r.Duration("BAD_WAIT", time.Second)
 	r.Duration("NEG_WAIT", time.Second)
 	r.LogLevel("BAD_LEVEL", slog.LevelInfo)
 	err := r.Err()
-	for _, name := range []string{"BAD_WAIT", "NEG_WAIT", "BAD_LEVEL"} {
+	for _, name := range []string{"BAD_BOOL", "BAD_WAIT", "NEG_WAIT", "BAD_LEVEL"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("Err = %v, want it to name %s", err, name)
 		}

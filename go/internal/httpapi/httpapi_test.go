@@ -168,3 +168,14 @@ func TestServeCutsAfterTimeout(t *testing.T) {
 		t.Fatal("Serve = nil though a request was cut")
 	}
 }
+
+func TestWithPprof(t *testing.T) {
+	h := WithPprof(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	for path, want := range map[string]int{"/debug/pprof/": http.StatusOK, "/debug/pprof/cmdline": http.StatusOK, "/votes": http.StatusTeapot} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
+		}
+	}
+}
