@@ -119,20 +119,3 @@ func (c *child) tail() string {
 	}
 	return strings.TrimSpace(s)
 }
-
-// httpGetOK is a GET that must answer 200.
-func httpGetOK(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(resp.Status)
-	}
-	return nil
-}

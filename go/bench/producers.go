@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tally-voting/tally/go/internal/load"
+	"github.com/tally-voting/tally/go/internal/stack"
 )
 
 // route is a producer under test: a name and the base URL of its HTTP API (docs/api.md).
@@ -156,7 +157,7 @@ func runProducers(ctx context.Context, cfg *config, out string, own *[]proc) (*p
 		// A route is loaded only if its producer is up: the stack sets every route's URL, but
 		// runs only the processes the target names.
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := httpGetOK(rctx, r.URL+"/readyz")
+		err := stack.HTTPOK(rctx, r.URL+"/readyz")
 		cancel()
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("route %s skipped: GET %s/readyz: %v (is its producer among the target's servers?)", r.Name, r.URL, err))
@@ -231,7 +232,7 @@ func findPprof(ctx context.Context, pid int) string {
 	for _, port := range listeningPorts(pid) {
 		base := "http://127.0.0.1:" + strconv.Itoa(port)
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		if err := httpGetOK(ctx, base+"/debug/pprof/cmdline"); err == nil {
+		if err := stack.HTTPOK(ctx, base+"/debug/pprof/cmdline"); err == nil {
 			cancel()
 			return base
 		}

@@ -55,7 +55,7 @@ func (c Config) grpcFront() Process {
 		},
 		Needs: []string{GRPCProducerName},
 		Addr:  c.GRPCFrontURL(),
-		Ready: func(ctx context.Context) error { return httpOK(ctx, c.GRPCFrontURL()+"/readyz") },
+		Ready: func(ctx context.Context) error { return HTTPOK(ctx, c.GRPCFrontURL()+"/readyz") },
 	}
 }
 
@@ -76,8 +76,8 @@ func grpcServing(ctx context.Context, addr string) error {
 	return nil
 }
 
-// httpOK is a GET that must answer 200.
-func httpOK(ctx context.Context, url string) error {
+// HTTPOK is a GET that must answer 200: the readiness check of HTTP services.
+func HTTPOK(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

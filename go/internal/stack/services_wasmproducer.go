@@ -26,6 +26,6 @@ func (c Config) wasmProducer() Process {
 		},
 		Needs: []string{KafkaName},
 		Addr:  c.WasmProducerURL(),
-		Ready: func(ctx context.Context) error { return httpOK(ctx, c.WasmProducerURL()+"/readyz") },
+		Ready: func(ctx context.Context) error { return HTTPOK(ctx, c.WasmProducerURL()+"/readyz") },
 	}
 }
