@@ -66,7 +66,7 @@ def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium
         **kwargs
     )
 
-def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], stack_env = {}, **kwargs):
+def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], stack_env = {}, data = [], **kwargs):
     """`bazel run`s binary (a benchmark, say) under `stack exec` with the given servers.
 
     Args:
@@ -76,12 +76,13 @@ def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [],
       args: the program's own arguments.
       stack_env: extra variables for the program, whose values may name the stack's own as
         ${NAME}, as for stack_test.
+      data: more files the program reads (named in args with $(rootpath)).
       **kwargs: passed to sh_binary (env there reaches the servers too: they inherit it).
     """
     sh_binary(
         name = name,
         srcs = ["//tools/stack:stack_exec.sh"],
         args = _stack_exec_args(binary, servers, args, stack_env),
-        data = ["//go/cmd/stack", binary] + STACK_PROGRAMS.values(),
+        data = ["//go/cmd/stack", binary] + STACK_PROGRAMS.values() + data,
         **kwargs
     )
