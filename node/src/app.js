@@ -1,15 +1,71 @@
 // Builds Tally's Fastify app without listening, so tests can drive it with app.inject().
-// src/server.js is the only module that binds a port.
+// src/server.js is the only module that binds a port and the only one that opens connections:
+// the app gets its stores (src/logs.js, src/results.js) handed in.
 import Fastify from 'fastify';
 
+import { BadRequestError, UnavailableError } from './errors.js';
+import { parseLogsQuery, rejectUnknown } from './query.js';
+import { createStream } from './stream.js';
+
 /**
- * @param {import('fastify').FastifyServerOptions} [options] passed to Fastify (e.g. { logger: true }).
+ * @param {object} deps
+ * @param {{ newest(limit: number): Promise<unknown[]>, ping(): Promise<void> }} deps.logs
+ * @param {{ read(): Promise<unknown>, ping(): Promise<void> }} deps.results
+ * @param {number} [deps.streamIntervalMs] how often the stream reads the stores
+ * @param {import('fastify').FastifyServerOptions} [options] passed to Fastify (e.g. { logger: true })
  * @returns {import('fastify').FastifyInstance}
  */
-export function buildApp(options = {}) {
+export function buildApp({ logs, results, streamIntervalMs }, options = {}) {
   const app = Fastify(options);
+  const stream = createStream({ logs, results, intervalMs: streamIntervalMs, log: app.log });
+
+  // Open event streams would keep app.close() waiting for ever: end them first.
+  app.addHook('preClose', async () => stream.close());
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof BadRequestError) {
+      return reply.code(400).send({ error: err.message, field: err.field });
+    }
+    if (err instanceof UnavailableError) {
+      request.log.warn({ err: err.cause, store: err.store }, 'store unavailable');
+      return reply.code(503).header('Retry-After', '1').send({ error: err.message });
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: err.message });
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal error' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no such path: ${request.url.split('?')[0]}` }),
+  );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (request, reply) => {
+    const checks = await Promise.allSettled([logs.ping(), results.ping()]);
+    const down = checks.filter((c) => c.status === 'rejected').map((c) => c.reason.message);
+    if (down.length) {
+      return reply.code(503).header('Retry-After', '1').send({ error: `not ready: ${down.join(', ')}` });
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/api/logs', async (request) => {
+    const { limit } = parseLogsQuery(request.query);
+    return { logs: await logs.newest(limit) };
+  });
+
+  app.get('/api/results', async (request) => {
+    rejectUnknown(request.query, []);
+    return results.read();
+  });
+
+  app.get('/api/stream', (request, reply) => {
+    rejectUnknown(request.query, []);
+    reply.hijack();
+    stream.add(reply.raw);
+  });
 
   return app;
 }

@@ -1,11 +1,23 @@
-// The API's only entry point that listens: node src/server.js (HOST, PORT from the environment).
-// SIGTERM/SIGINT close the server gracefully: in-flight requests finish, then the process exits.
+// The API's only entry point that listens: node src/server.js. Settings come only from the
+// environment (src/config.js: HOST, PORT, MONGO_URL, REDIS_URL, LOG_LEVEL).
+// SIGTERM/SIGINT close the server gracefully: event streams end, in-flight requests finish,
+// the store connections close, then the process exits.
 import { buildApp } from './app.js';
+import { configFromEnv } from './config.js';
+import { openStores } from './stores.js';
 
-const host = process.env.HOST ?? '0.0.0.0';
-const port = Number.parseInt(process.env.PORT ?? '3000', 10);
+let config;
+try {
+  config = configFromEnv(process.env);
+} catch (err) {
+  console.error(`api: bad settings: ${err.message}`);
+  process.exit(2);
+}
 
-const app = buildApp({ logger: true });
+const stores = openStores(config);
+const app = buildApp(stores, { logger: { level: config.logLevel } });
+stores.watch(app.log);
+app.addHook('onClose', () => stores.close());
 
 let closing = false;
 async function shutdown(signal) {
@@ -26,7 +38,7 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
 }
 
 try {
-  await app.listen({ host, port });
+  await app.listen({ host: config.host, port: config.port });
 } catch (err) {
   app.log.error(err);
   process.exit(1);

@@ -1,0 +1,19 @@
+// The API's settings, only from the environment, with defaults for a local //:up stack.
+
+/**
+ * @param {Record<string, string | undefined>} env usually process.env
+ * @returns {{ host: string, port: number, mongoUrl: string, redisUrl: string, logLevel: string }}
+ */
+export function configFromEnv(env) {
+  const port = env.PORT ?? '3000';
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) {
+    throw new Error(`PORT: want a port number, got ${JSON.stringify(port)}`);
+  }
+  return {
+    host: env.HOST ?? '0.0.0.0',
+    port: Number(port),
+    mongoUrl: env.MONGO_URL ?? 'mongodb://127.0.0.1:27017/',
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}
