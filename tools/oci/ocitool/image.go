@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// imageSpec is what oci_image (defs.bzl) writes; the names follow rules_oci's attributes.
+type imageSpec struct {
+	// Base is an OCI layout directory holding one image; empty means no base (FROM scratch).
+	Base         string            `json:"base"`
+	Layers       []string          `json:"layers"` // uncompressed tars, in order
+	OS           string            `json:"os"`
+	Architecture string            `json:"architecture"`
+	Variant      string            `json:"variant"`
+	Entrypoint   []string          `json:"entrypoint"`
+	Cmd          []string          `json:"cmd"`
+	Env          map[string]string `json:"env"`
+	User         string            `json:"user"`
+	WorkingDir   string            `json:"workdir"`
+	ExposedPorts []string          `json:"exposed_ports"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	// CreatedBy names the Bazel target in the image history.
+	CreatedBy string `json:"created_by"`
+}
+
+func imageCommand(args []string) error {
+	fl := flag.NewFlagSet("image", flag.ContinueOnError)
+	specPath := fl.String("spec", "", "image spec (JSON)")
+	out := fl.String("out", "", "OCI layout directory to write")
+	digestOut := fl.String("digest", "", "file to write the manifest digest (sha256:<hex>) to")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *specPath == "" || *out == "" || *digestOut == "" {
+		return errors.New("image: --spec, --out and --digest are required")
+	}
+	raw, err := os.ReadFile(*specPath)
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	var spec imageSpec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return fmt.Errorf("image: parse %s: %w", *specPath, err)
+	}
+	img, err := buildImage(spec)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", *out, err)
+	}
+	digest, err := writeLayout(*out, img)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", *out, err)
+	}
+	return os.WriteFile(*digestOut, []byte(digest.String()), 0o644)
+}
+
+// buildImage stacks the spec's layers on its base and sets the config; every timestamp is the
+// epoch, so the digest depends only on the inputs.
+func buildImage(spec imageSpec) (v1.Image, error) {
+	img := empty.Image
+	if spec.Base != "" {
+		base, err := readLayout(spec.Base)
+		if err != nil {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+		img = base
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	created := v1.Time{Time: epoch}
+	adds := make([]mutate.Addendum, 0, len(spec.Layers))
+	for _, file := range spec.Layers {
+		layer, err := tarball.LayerFromFile(file, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", file, err)
+		}
+		adds = append(adds, mutate.Addendum{Layer: layer, History: v1.History{Created: created, CreatedBy: spec.CreatedBy}})
+	}
+	img, err := mutate.Append(img, adds...)
+	if err != nil {
+		return nil, fmt.Errorf("append layers: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	applyConfig(cf, spec)
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(spec.Annotations) > 0 {
+		annotated, ok := mutate.Annotations(img, spec.Annotations).(v1.Image)
+		if !ok {
+			return nil, errors.New("annotations: not an image")
+		}
+		img = annotated
+	}
+	return img, nil
+}
+
+func applyConfig(cf *v1.ConfigFile, spec imageSpec) {
+	cf.Created = v1.Time{Time: epoch}
+	cf.OS, cf.Architecture, cf.Variant = spec.OS, spec.Architecture, spec.Variant
+	c := &cf.Config
+	if spec.Entrypoint != nil {
+		c.Entrypoint = spec.Entrypoint
+		// As in a Dockerfile, a new entrypoint drops the base's command.
+		c.Cmd = nil
+	}
+	if spec.Cmd != nil {
+		c.Cmd = spec.Cmd
+	}
+	if spec.User != "" {
+		c.User = spec.User
+	}
+	if spec.WorkingDir != "" {
+		c.WorkingDir = spec.WorkingDir
+	}
+	c.Env = mergeEnv(c.Env, spec.Env)
+	for _, port := range spec.ExposedPorts {
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		c.ExposedPorts[port] = struct{}{}
+	}
+	for k, v := range spec.Labels {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[k] = v
+	}
+}
+
+// mergeEnv overrides base's NAME=VALUE entries with env's, keeping base's order and adding new
+// names sorted.
+func mergeEnv(base []string, env map[string]string) []string {
+	out := make([]string, 0, len(base)+len(env))
+	seen := map[string]bool{}
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if v, ok := env[name]; ok {
+			kv = name + "=" + v
+		}
+		seen[name] = true
+		out = append(out, kv)
+	}
+	names := make([]string, 0, len(env))
+	for name := range env {
+		if !seen[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		out = append(out, name+"="+env[name])
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// writeLayout writes img as the only image of a fresh OCI layout at dir.
+func writeLayout(dir string, img v1.Image) (v1.Hash, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return v1.Hash{}, err
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := p.AppendImage(img); err != nil {
+		return v1.Hash{}, err
+	}
+	return img.Digest()
+}
+
+// readLayout returns the single image of an OCI layout directory.
+func readLayout(dir string) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(im.Manifests) != 1 {
+		return nil, fmt.Errorf("%s holds %d manifests, want 1", dir, len(im.Manifests))
+	}
+	return idx.Image(im.Manifests[0].Digest)
+}
