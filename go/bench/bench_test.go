@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,17 @@ func TestConfigNeedsTheStack(t *testing.T) {
 	}
 	if !slices.Equal(cfg.rates, []float64{10, 20}) || !slices.Equal(cfg.conns, []int{4}) || len(cfg.routes) != 1 || cfg.routes[0].Name != "grpc" {
 		t.Errorf("config %+v", cfg)
+	}
+	if _, err := parseConfig([]string{"-only=wasm-modes", "-wasm-module=m.wasm"}, func(string) string { return "" }); err == nil {
+		t.Error("the wasm-modes part was accepted without -wasm-aot and KAFKA_BROKERS")
+	}
+	cfg, err = parseConfig([]string{"-only=wasm-modes", "-wasm-module=m.wasm", "-wasm-aot=aot.wasm"},
+		func(k string) string { return map[string]string{"KAFKA_BROKERS": "127.0.0.1:1"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.runs("wasm-modes") || cfg.runs("producers") || cfg.runs("consumer") || !filepath.IsAbs(cfg.wasmAOT) {
+		t.Errorf("-only=wasm-modes gave %+v", cfg)
 	}
 }
 

@@ -48,6 +48,11 @@ type config struct {
 	redisRequests  int
 	consumerBin    string
 	frontBin       string
+	wasmedge       string
+	wasmModule     string
+	wasmAOT        string
+	wasmStarts     int
+	wasmConns      int
 	consumerEnv    []string
 	profileSeconds int
 	baselines      bool
@@ -88,12 +93,17 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.IntVar(&cfg.redisRequests, "redis-requests", 2_000_000, "baseline: redis-benchmark HINCRBY requests")
 	fs.StringVar(&cfg.consumerBin, "consumer", "", "the consumer program (required for the consumer part)")
 	fs.StringVar(&cfg.frontBin, "grpc-front", "", "the grpc-front program, put in front of the echo server (required for the producer part)")
+	fs.StringVar(&cfg.wasmedge, "wasmedge", "wasmedge", "the WasmEdge runtime, for the Wasm producer's run modes")
+	fs.StringVar(&cfg.wasmModule, "wasm-module", "", "the Wasm producer's plain module (required for the wasm-modes part)")
+	fs.StringVar(&cfg.wasmAOT, "wasm-aot", "", "the same module compiled ahead of time (required for the wasm-modes part)")
+	fs.IntVar(&cfg.wasmStarts, "wasm-starts", 5, "wasm modes: starts timed per mode")
+	fs.IntVar(&cfg.wasmConns, "wasm-conns", 64, "wasm modes: closed-loop connections of the load on each mode")
 	fs.Var((*listFlag)(&cfg.consumerEnv), "consumer-env", "NAME=VALUE for the consumer, e.g. BATCH_SIZE=1000 (repeatable)")
 	fs.IntVar(&cfg.profileSeconds, "profile-seconds", 8, "length of each CPU profile; 0 takes none")
 	fs.BoolVar(&cfg.baselines, "baselines", true, "measure the baselines too (the echo server and its front; redis-benchmark, MongoDB inserts)")
 	fs.Float64Var(&cfg.quietLimit, "quiet-below", 0.25, "before each run, wait for a second in which other processes use fewer cores than this")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 90*time.Second, "longest wait for such a second (then run anyway, and say so)")
-	fs.StringVar(&cfg.only, "only", "", `run only "producers" or "consumer"`)
+	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer" or "wasm-modes"`)
 	fs.StringVar(&cfg.out, "out", "", "directory for the results (default: a new temp dir, printed at the end)")
 	fs.BoolVar(&cfg.save, "save", false, "write the results under $BUILD_WORKSPACE_DIRECTORY/docs/results/<date>-producers-consumer/run-<n>")
 	if err := fs.Parse(args); err != nil {
@@ -118,9 +128,9 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		cfg.conns = append(cfg.conns, v)
 	}
 	switch cfg.only {
-	case "", "producers", "consumer":
+	case "", "producers", "consumer", "wasm-modes":
 	default:
-		return nil, fmt.Errorf(`-only: want "producers" or "consumer", not %q`, cfg.only)
+		return nil, fmt.Errorf(`-only: want "producers", "consumer" or "wasm-modes", not %q`, cfg.only)
 	}
 	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -128,15 +138,18 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		}
 	}
 	cfg.redisURL, cfg.mongoURL = getenv("REDIS_URL"), getenv("MONGO_URL")
-	if cfg.only != "producers" {
+	if cfg.runs("consumer") {
 		if cfg.consumerBin == "" || len(cfg.kafka) == 0 || cfg.redisURL == "" || cfg.mongoURL == "" {
 			return nil, fmt.Errorf("the consumer part needs -consumer and KAFKA_BROKERS, REDIS_URL, MONGO_URL (run it under stack exec)")
 		}
 	}
-	if cfg.only != "consumer" && cfg.frontBin == "" {
+	if cfg.runs("producers") && cfg.frontBin == "" {
 		return nil, fmt.Errorf("the producer part needs -grpc-front")
 	}
-	for _, p := range []*string{&cfg.consumerBin, &cfg.frontBin} {
+	if cfg.runs("wasm-modes") && (cfg.wasmModule == "" || cfg.wasmAOT == "" || len(cfg.kafka) == 0) {
+		return nil, fmt.Errorf("the wasm-modes part needs -wasm-module, -wasm-aot and KAFKA_BROKERS (run it under stack exec)")
+	}
+	for _, p := range []*string{&cfg.consumerBin, &cfg.frontBin, &cfg.wasmModule, &cfg.wasmAOT} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return nil, err
@@ -148,6 +161,9 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	}
 	return cfg, nil
 }
+
+// runs says whether the run includes part: every part, unless -only names one.
+func (c *config) runs(part string) bool { return c.only == "" || c.only == part }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "grpc-echo" {
@@ -183,17 +199,22 @@ func run(ctx context.Context, cfg *config) error {
 	var own []proc
 	rep.IdleBefore = idleOutside(3 * time.Second)
 	log.Printf("before the run the machine is busy %.2f cores (other processes)", rep.IdleBefore.Machine)
-	if cfg.only != "producers" {
+	if cfg.runs("consumer") {
 		if rep.Consumer, err = runConsumer(ctx, cfg, out, &own); err != nil {
 			return fmt.Errorf("consumer: %w", err)
 		}
 	}
-	if cfg.only != "consumer" {
+	if cfg.runs("producers") {
 		var notes []string
 		if rep.Producers, notes, err = runProducers(ctx, cfg, out, &own); err != nil {
 			return fmt.Errorf("producers: %w", err)
 		}
 		rep.Notes = append(rep.Notes, notes...)
+	}
+	if cfg.runs("wasm-modes") {
+		if rep.WasmModes, err = runWasmModes(ctx, cfg, out, &own); err != nil {
+			return fmt.Errorf("wasm modes: %w", err)
+		}
 	}
 	rep.OutsideDuringRuns = outside.mean()
 	for _, p := range stackProcesses(nil) {

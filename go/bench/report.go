@@ -12,13 +12,14 @@ import (
 
 // report is results.json.
 type report struct {
-	Started   string          `json:"started"`
-	Seconds   float64         `json:"seconds"`
-	Machine   machine         `json:"machine"`
-	Settings  map[string]any  `json:"settings"`
-	Producers *producerReport `json:"producers,omitempty"`
-	Consumer  *consumerReport `json:"consumer,omitempty"`
-	Processes []procMemory    `json:"processes_at_end"`
+	Started   string           `json:"started"`
+	Seconds   float64          `json:"seconds"`
+	Machine   machine          `json:"machine"`
+	Settings  map[string]any   `json:"settings"`
+	Producers *producerReport  `json:"producers,omitempty"`
+	Consumer  *consumerReport  `json:"consumer,omitempty"`
+	WasmModes *wasmModesReport `json:"wasm_modes,omitempty"`
+	Processes []procMemory     `json:"processes_at_end"`
 	// IdleBefore is the machine's load before the benchmark started anything; OutsideDuringRuns
 	// the mean load of other processes over the measured runs, in cores.
 	IdleBefore        cpuUse   `json:"idle_before"`
@@ -188,6 +189,30 @@ func markdown(rep *report) string {
 			p("| %s | %s | %s | %v |\n", ch.What, ch.Want, ch.Got, ch.OK)
 		}
 	}
+	if w := rep.WasmModes; w != nil {
+		p("\n## Wasm producer: AOT, JIT and interpreter\n\n")
+		p("The same producer started %d times in each WasmEdge mode: time from exec to the first 200 on `/healthz` (listening) and on `/readyz` (Kafka's metadata fetched), RSS when ready (medians); then a closed loop on the last start (peak RSS = VmHWM after it). Module %d bytes; with its AOT code %d bytes; `wasmedge compile` of it took %.1f s.\n\n",
+			len(w.Modes[0].Starts), w.ModuleBytes, w.AOTBytes, w.CompileS)
+		p("| mode | command | listening ms | ready ms | RSS ready MiB | load | votes/s | p50 ms | p99 ms | not accepted | peak RSS MiB |\n|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|\n")
+		for _, m := range w.Modes {
+			r := m.Load
+			if m.Error != "" {
+				first, _, _ := strings.Cut(m.Error, "\n")
+				p("| %s | `%s` | failed: %s | | | | | | | | |\n", m.Name, m.Command, first)
+				continue
+			}
+			p("| %s | `%s` | %.1f | %.1f | %.1f | %d conns | %.0f | %.2f | %.2f | %s | %.1f |\n", m.Name, m.Command, m.ListeningMs, m.ReadyMs, m.ReadyRSS,
+				r.Conns, r.Throughput, r.Latency.P50, r.Latency.P99, notAccepted(r), m.PeakRSS)
+		}
+		p("\nEach start (listening / ready ms, RSS MiB):\n\n")
+		for _, m := range w.Modes {
+			var parts []string
+			for _, s := range m.Starts {
+				parts = append(parts, fmt.Sprintf("%.1f / %.1f, %.1f", s.ListeningMs, s.ReadyMs, s.RSS))
+			}
+			p("- %s: %s\n", m.Name, strings.Join(parts, "; "))
+		}
+	}
 	p("\n## Memory of every process at the end\n\n| process | pid | peak RSS MiB | RSS MiB |\n|---|---:|---:|---:|\n")
 	for _, pm := range rep.Processes {
 		p("| %s | %d | %.1f | %.1f |\n", pm.Name, pm.PID, pm.Peak, pm.RSS)
@@ -262,6 +287,16 @@ func summaryText(rep *report) string {
 		fmt.Fprintf(&b, "consumer    %d votes drained in %.1f s: %.0f votes/s, exact %v, peak RSS %.1f MiB\n", c.Backlog, c.DrainS, c.DrainRate, c.Exact, c.Memory.Peak)
 		for _, r := range c.Baselines {
 			fmt.Fprintf(&b, "  %-30s %.0f %s/s\n", r.Name, r.PerS, r.Unit)
+		}
+	}
+	if w := rep.WasmModes; w != nil {
+		for _, m := range w.Modes {
+			if m.Error != "" {
+				fmt.Fprintf(&b, "wasm %-11s failed: %s\n", m.Name, m.Error)
+				continue
+			}
+			fmt.Fprintf(&b, "wasm %-11s ready in %.0f ms, %.1f MiB; %d conns: %.0f/s p99 %.1f ms, peak %.1f MiB\n",
+				m.Name, m.ReadyMs, m.ReadyRSS, m.Load.Conns, m.Load.Throughput, m.Load.Latency.P99, m.PeakRSS)
 		}
 	}
 	return b.String()
