@@ -105,7 +105,7 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 90*time.Second, "longest wait for such a second (then run anyway, and say so)")
 	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer" or "wasm-modes"`)
 	fs.StringVar(&cfg.out, "out", "", "directory for the results (default: a new temp dir, printed at the end)")
-	fs.BoolVar(&cfg.save, "save", false, "write the results under $BUILD_WORKSPACE_DIRECTORY/docs/results/<date>-producers-consumer/run-<n>")
+	fs.BoolVar(&cfg.save, "save", false, "write the results under $BUILD_WORKSPACE_DIRECTORY/docs/results/<date>-producers-consumer/run-<n> (<date>-wasm-modes with -only wasm-modes)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -252,7 +252,11 @@ func outDir(cfg *config, now time.Time) (string, error) {
 			return "", fmt.Errorf("-save needs BUILD_WORKSPACE_DIRECTORY (run through tools/bazel run), or give -out")
 		}
 		// Repeated runs of a day go side by side: run-1, run-2...
-		base := filepath.Join(ws, "docs", "results", now.Format("2006-01-02")+"-producers-consumer")
+		what := "producers-consumer"
+		if cfg.only == "wasm-modes" {
+			what = "wasm-modes"
+		}
+		base := filepath.Join(ws, "docs", "results", now.Format("2006-01-02")+"-"+what)
 		for n := 1; ; n++ {
 			dir := filepath.Join(base, fmt.Sprintf("run-%d", n))
 			if _, err := os.Stat(dir); os.IsNotExist(err) {
