@@ -100,3 +100,31 @@ vite_build = rule(
     }),
     doc = "Runs `vite build`; its output is one directory (the Vite dist).",
 )
+
+def _npm_package_impl(ctx):
+    out = ctx.actions.declare_directory(ctx.label.name)
+    commands = ["set -eu"]
+    for f in ctx.files.srcs:
+        dest = out.path + "/" + _relative(ctx, f)
+        commands.append("mkdir -p %s && cp -L %s %s" % (
+            _shell_quote(dest.rpartition("/")[0]),
+            _shell_quote(f.path),
+            _shell_quote(dest),
+        ))
+    ctx.actions.run_shell(
+        outputs = [out],
+        inputs = ctx.files.srcs,
+        command = "\n".join(commands),
+        mnemonic = "NpmPackage",
+        progress_message = "Laying out %{label}",
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+npm_package = rule(
+    implementation = _npm_package_impl,
+    attrs = {
+        "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "The package's files."),
+    },
+    doc = "A package's files, laid out relative to its folder, as one directory (without " +
+          "node_modules): what `node src/server.js` runs from once node_modules is put beside it.",
+)

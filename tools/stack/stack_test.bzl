@@ -1,7 +1,8 @@
 """stack_test: runs a test program of any language against real servers started for it alone.
 
 The wrapped test (tagged "manual", so `bazel test //...` runs it only through this wrapper) gets
-KAFKA_BROKERS, REDIS_URL, MONGO_URL and the services' URLs (GRPC_FRONT_URL); `stack exec`
+KAFKA_BROKERS, REDIS_URL, MONGO_URL and the services' URLs (GRPC_FRONT_URL, WASM_PRODUCER_URL,
+API_URL, WEB_URL); `stack exec`
 (go/cmd/stack) starts the servers on free ports in the test's temp dir and stops them when it
 ends, failing or not.
 """
@@ -10,6 +11,8 @@ load("@rules_shell//shell:sh_binary.bzl", "sh_binary")
 load("@rules_shell//shell:sh_test.bzl", "sh_test")
 
 STACK_PROGRAMS = {
+    "api": "//node:api",
+    "api-node-modules": "@node_deps//:node_modules",
     "consumer": "//go/cmd/consumer",
     "ferretdb": "//go/cmd/ferretdb",
     "grpc-front": "//go/cmd/grpc-front",
@@ -17,6 +20,8 @@ STACK_PROGRAMS = {
     "kafka-jars": "@kafka_jars//:jars",
     "kafka-log4j": "//tools/kafka:log4j2.properties",
     "wasm-producer": "//rust:wasm_producer_aot",
+    "web": "//go/cmd/web",
+    "web-dist": "//vue:dist",
 }
 
 # data and env of a go_test that drives go/internal/stack itself (stacktest.Config reads them):

@@ -3,7 +3,7 @@
 //	stack up   [flags]                start them on the usual ports and keep them until Ctrl-C
 //	stack exec [flags] -- CMD [ARG...] start them on free ports in a temp dir, run CMD with
 //	                                   KAFKA_BROKERS, REDIS_URL, MONGO_URL and the services'
-//	                                   URLs (GRPC_FRONT_URL) set, then stop them
+//	                                   URLs (GRPC_FRONT_URL, API_URL, WEB_URL...) set, then stop them
 //
 // `bazel run //:up` runs `stack up`; integration tests in any language run under `stack exec`
 // (tools/stack/stack_test.bzl). Both use the same definitions (go/internal/stack).
@@ -61,6 +61,8 @@ type programFlags struct {
 	grpcFront, grpcProducer                            string
 	consumer                                           string
 	wasmEdge, wasmProducer                             string
+	node, api, apiNodeModules                          string
+	web, webDist                                       string
 }
 
 func (p *programFlags) register(fs *flag.FlagSet) {
@@ -74,6 +76,11 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.consumer, "consumer", "", "the consumer program (required)")
 	fs.StringVar(&p.wasmEdge, "wasmedge", "wasmedge", "the WasmEdge runtime")
 	fs.StringVar(&p.wasmProducer, "wasm-producer", "", "the Wasm producer's AOT-compiled module (required)")
+	fs.StringVar(&p.node, "node", "node", "the Node.js runtime that runs the API")
+	fs.StringVar(&p.api, "api", "", "the Node API's package directory, src/server.js inside (required)")
+	fs.StringVar(&p.apiNodeModules, "api-node-modules", "", "the API's node_modules directory (required)")
+	fs.StringVar(&p.web, "web", "", "the webapp's server program (required)")
+	fs.StringVar(&p.webDist, "web-dist", "", "the built webapp, Vite's dist directory (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.
@@ -95,6 +102,11 @@ func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, 
 		{"consumer", p.consumer, &cfg.Consumer, false},
 		{"wasmedge", p.wasmEdge, &cfg.WasmEdge, true},
 		{"wasm-producer", p.wasmProducer, &cfg.WasmProducer, false},
+		{"node", p.node, &cfg.Node, true},
+		{"api", p.api, &cfg.API, false},
+		{"api-node-modules", p.apiNodeModules, &cfg.APINodeModules, false},
+		{"web", p.web, &cfg.Web, false},
+		{"web-dist", p.webDist, &cfg.WebDist, false},
 	} {
 		if f.val == "" {
 			return cfg, fmt.Errorf("-%s is required", f.name)
@@ -135,6 +147,8 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&ports.GRPCProducer, "grpc-producer-port", ports.GRPCProducer, "gRPC producer port")
 	fs.IntVar(&ports.GRPCProducerHTTP, "grpc-producer-http-port", ports.GRPCProducerHTTP, "gRPC producer's health and metrics port")
 	fs.IntVar(&ports.Consumer, "consumer-port", ports.Consumer, "consumer's health and metrics port")
+	fs.IntVar(&ports.API, "api-port", ports.API, "Node API's HTTP port")
+	fs.IntVar(&ports.Web, "web-port", ports.Web, "webapp's HTTP port (the page and its /api proxy)")
 	_ = fs.Parse(args)
 
 	cfg, err := programs.config(*dataDir, ports)

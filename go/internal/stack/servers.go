@@ -91,6 +91,13 @@ type Config struct {
 	// WasmEdge runs WasmProducer, the Wasm producer's AOT-compiled module (services_wasmproducer.go).
 	WasmEdge     string
 	WasmProducer string
+	// Node runs API, the Node API's package directory, with APINodeModules (services_api.go).
+	Node           string
+	API            string
+	APINodeModules string
+	// Web is the webapp's server, serving WebDist, the built Vue app (services_web.go).
+	Web     string
+	WebDist string
 }
 
 const host = "127.0.0.1"
@@ -103,6 +110,8 @@ func (c Config) Env() []string {
 		"MONGO_URL=mongodb://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Mongo)) + "/",
 		"GRPC_FRONT_URL=" + c.GRPCFrontURL(),
 		"WASM_PRODUCER_URL=" + c.WasmProducerURL(),
+		"API_URL=" + c.APIURL(),
+		"WEB_URL=" + c.WebURL(),
 	}
 }
 
@@ -126,6 +135,8 @@ func (c Config) catalog() []definition {
 		{GRPCFrontName, c.grpcFront},
 		{WasmProducerName, c.wasmProducer},
 		{ConsumerName, c.consumer},
+		{APIName, c.api},
+		{WebName, c.web},
 	}
 }
 

@@ -33,18 +33,23 @@ func Config(tb testing.TB) stack.Config {
 		tb.Fatal(err)
 	}
 	return stack.Config{
-		DataDir:      tb.TempDir(),
-		Ports:        ports,
-		Java:         "/usr/bin/java",
-		KafkaJars:    path("STACK_KAFKA_JARS"),
-		KafkaLog4j:   path("STACK_KAFKA_LOG4J"),
-		RedisServer:  "/usr/bin/redis-server",
-		FerretDB:     path("STACK_FERRETDB"),
-		GRPCFront:    path("STACK_GRPC_FRONT"),
-		GRPCProducer: path("STACK_GRPC_PRODUCER"),
-		Consumer:     path("STACK_CONSUMER"),
-		WasmEdge:     "/usr/bin/wasmedge",
-		WasmProducer: path("STACK_WASM_PRODUCER"),
+		DataDir:        tb.TempDir(),
+		Ports:          ports,
+		Java:           "/usr/bin/java",
+		KafkaJars:      path("STACK_KAFKA_JARS"),
+		KafkaLog4j:     path("STACK_KAFKA_LOG4J"),
+		RedisServer:    "/usr/bin/redis-server",
+		FerretDB:       path("STACK_FERRETDB"),
+		GRPCFront:      path("STACK_GRPC_FRONT"),
+		GRPCProducer:   path("STACK_GRPC_PRODUCER"),
+		Consumer:       path("STACK_CONSUMER"),
+		WasmEdge:       "/usr/bin/wasmedge",
+		WasmProducer:   path("STACK_WASM_PRODUCER"),
+		Node:           "/usr/bin/node",
+		API:            path("STACK_API"),
+		APINodeModules: path("STACK_API_NODE_MODULES"),
+		Web:            path("STACK_WEB"),
+		WebDist:        path("STACK_WEB_DIST"),
 	}
 }
 

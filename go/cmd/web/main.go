@@ -1,0 +1,95 @@
+// Command web serves Tally's webapp: the built Vue app (WEB_ROOT) and, under /api/, the Node API
+// (API_URL), from one origin. The same static binary runs under //:up and as the webapp's
+// container on port 80. Settings come from the environment (README.md); SIGTERM stops accepting,
+// ends open event streams (browsers reconnect by themselves), finishes other requests, exits 0.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tally-voting/tally/go/internal/envconf"
+	"github.com/tally-voting/tally/go/internal/httpapi"
+	"github.com/tally-voting/tally/go/internal/webproxy"
+)
+
+// Config is the server's settings; README.md documents each variable.
+type Config struct {
+	HTTPAddr        string
+	WebRoot         string
+	API             *url.URL
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	// Logger is set by main, not read from the environment.
+	Logger *slog.Logger
+}
+
+func configFromEnv(getenv func(string) string) (Config, error) {
+	r := envconf.Reader{Get: getenv}
+	cfg := Config{
+		HTTPAddr:        r.String("HTTP_ADDR", ":8000"),
+		WebRoot:         r.String("WEB_ROOT", "/srv/web"),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
+		LogLevel:        r.LogLevel("LOG_LEVEL", slog.LevelInfo),
+	}
+	raw := r.String("API_URL", "http://127.0.0.1:3000")
+	api, err := url.Parse(raw)
+	if err == nil && (api.Scheme != "http" && api.Scheme != "https" || api.Host == "") {
+		err = fmt.Errorf("want http://host:port")
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("API_URL=%q: %w", raw, err)
+	}
+	cfg.API = api
+	return cfg, r.Err()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "web: bad settings: %v\n", err)
+		os.Exit(2)
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := run(ctx, cfg); err != nil {
+		cfg.Logger.Error("web stopped with an error", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if _, err := os.Stat(cfg.WebRoot); err != nil {
+		return fmt.Errorf("WEB_ROOT: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP: %w", err)
+	}
+	proxy := webproxy.New(webproxy.Options{Root: cfg.WebRoot, API: cfg.API, Logger: log})
+	srv := &http.Server{
+		Handler:           proxy,
+		ReadHeaderTimeout: webproxy.ReadHeaderTimeout,
+		IdleTimeout:       webproxy.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(proxy.CloseStreams)
+	log.Info("web serving", "http_addr", ln.Addr().String(), "web_root", cfg.WebRoot, "api", cfg.API.String())
+	if err := httpapi.Serve(ctx, srv, ln, cfg.ShutdownTimeout); err != nil {
+		return err
+	}
+	log.Info("web stopped")
+	return nil
+}
