@@ -1,0 +1,65 @@
+"""k8s_manifests: Tally's manifests with every image of ours pinned by digest (k8s/render).
+
+The images map a bare name (what the manifests say: `image: consumer`) to an oci_image target
+(//tools/oci:defs.bzl); the rule reads each image's `<target>.digest` file, so the manifests
+change exactly when an image does. Outputs: `<name>.yaml` (the stream `kubectl apply` takes) and
+`<name>.refs` (one "name registry/repository/name@sha256:..." line per image, which //k8s:apply
+pushes).
+"""
+
+def _k8s_manifests_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".yaml")
+    refs = ctx.actions.declare_file(ctx.label.name + ".refs")
+    args = ctx.actions.args()
+    args.add("--registry", ctx.attr.registry)
+    args.add("--repository", ctx.attr.repository)
+    args.add("--out", out)
+    args.add("--refs", refs)
+    digests = []
+    for target, name in ctx.attr.digests.items():
+        files = target.files.to_list()
+        if len(files) != 1:
+            fail("k8s_manifests: %s must be one .digest file" % target.label)
+        digests.append(files[0])
+        args.add("--digest", "%s=%s" % (name, files[0].path))
+    configmap_files = []
+    for target, configmap in ctx.attr.configmaps.items():
+        for f in target.files.to_list():
+            configmap_files.append(f)
+            args.add("--configmap", "%s=%s" % (configmap, f.path))
+    args.add_all(ctx.files.srcs)
+    ctx.actions.run(
+        executable = ctx.executable._render,
+        arguments = [args],
+        inputs = ctx.files.srcs + digests + configmap_files,
+        outputs = [out, refs],
+        mnemonic = "K8sRender",
+        progress_message = "Rendering %{label}",
+    )
+    return [DefaultInfo(files = depset([out, refs]))]
+
+_k8s_manifests = rule(
+    implementation = _k8s_manifests_impl,
+    attrs = {
+        "configmaps": attr.label_keyed_string_dict(allow_files = True, doc = "files -> namespace/name of the ConfigMap holding them."),
+        "digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare image name."),
+        "registry": attr.string(mandatory = True),
+        "repository": attr.string(mandatory = True),
+        "srcs": attr.label_list(allow_files = [".yaml"], mandatory = True),
+        "_render": attr.label(default = "//k8s/render", executable = True, cfg = "exec"),
+    },
+)
+
+def k8s_manifests(name, images, **kwargs):
+    """Renders manifests; images maps a bare image name to its oci_image label.
+
+    Args:
+      name: the target; outputs <name>.yaml and <name>.refs.
+      images: {"consumer": "//k8s/images:consumer", ...}.
+      **kwargs: srcs, configmaps, registry, repository, visibility.
+    """
+    _k8s_manifests(
+        name = name,
+        digests = {label + ".digest": image for image, label in images.items()},
+        **kwargs
+    )

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Usage: render --registry R --repository P --digest name=file.digest... --configmap ns/name=file...
+//
+//	--out rendered.yaml --refs images.txt manifest.yaml...
+//
+// images.txt gets one "name ref" line per image of ours, for //k8s:apply to push exactly those.
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "render: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type pairs map[string][]string
+
+func (p pairs) String() string { return fmt.Sprint(map[string][]string(p)) }
+
+func (p pairs) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" || val == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	p[k] = append(p[k], val)
+	return nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	cfg := Config{Digests: map[string]string{}, ConfigMaps: map[string][]string{}}
+	digestFiles := pairs{}
+	fs.StringVar(&cfg.Registry, "registry", "", "registry host of our images")
+	fs.StringVar(&cfg.Repository, "repository", "", "repository prefix of our images")
+	fs.Var(digestFiles, "digest", "name=file holding sha256:<hex> (repeatable)")
+	fs.Var(pairs(cfg.ConfigMaps), "configmap", "namespace/name=file (repeatable)")
+	out := fs.String("out", "", "where to write the rendered manifests")
+	refs := fs.String("refs", "", "where to write the name and pinned reference of each image")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Registry == "" || cfg.Repository == "" || *out == "" {
+		return fmt.Errorf("--registry, --repository and --out are required")
+	}
+	for name, files := range digestFiles {
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			return fmt.Errorf("image %s: %w", name, err)
+		}
+		cfg.Digests[name] = strings.TrimSpace(string(data))
+	}
+	rendered, err := cfg.All(fs.Args())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(rendered), 0o644); err != nil {
+		return err
+	}
+	if *refs == "" {
+		return nil
+	}
+	var b strings.Builder
+	for _, name := range cfg.names() {
+		ref, err := cfg.Ref(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %s\n", name, ref)
+	}
+	return os.WriteFile(*refs, []byte(b.String()), 0o644)
+}

@@ -1,0 +1,160 @@
+// Command render turns Tally's manifests into what is applied: every image of ours, written in
+// the manifests as its bare name (image: consumer), becomes <registry>/<repository>/<name>@sha256:…
+// from the digest Bazel computed for the image, and files that Kubernetes needs as ConfigMaps
+// (Grafana's provisioning and dashboards) are wrapped into ConfigMaps.
+//
+// Rendering refuses anything it cannot pin: a bare name that is not one of our images, a
+// third-party image without a version tag (or tagged latest), a malformed digest.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Config is what a render needs besides the manifests.
+type Config struct {
+	// Registry and Repository prefix our images: docker.io and tally give docker.io/tally/<name>.
+	Registry, Repository string
+	// Digests maps an image's bare name to its digest, sha256:<64 hex>.
+	Digests map[string]string
+	// ConfigMaps maps "namespace/name" to the files that become its keys (by base name).
+	ConfigMaps map[string][]string
+}
+
+var (
+	imageLine = regexp.MustCompile(`^(\s*(?:-\s+)?image:\s*)("?)([^"\s]+)("?)\s*$`)
+	digestRE  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	bareName  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+)
+
+// Ref is the pinned reference of one of our images.
+func (c Config) Ref(name string) (string, error) {
+	digest, ok := c.Digests[name]
+	if !ok {
+		return "", fmt.Errorf("no image named %q among ours (%s)", name, strings.Join(c.names(), ", "))
+	}
+	if !digestRE.MatchString(digest) {
+		return "", fmt.Errorf("image %s: digest %q is not sha256:<64 hex digits>", name, digest)
+	}
+	return c.Registry + "/" + c.Repository + "/" + name + "@" + digest, nil
+}
+
+func (c Config) names() []string {
+	names := make([]string, 0, len(c.Digests))
+	for n := range c.Digests {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Manifest rewrites the image references of one manifest file; file names the errors.
+func (c Config) Manifest(file, text string) (string, error) {
+	lines := strings.Split(text, "\n")
+	var errs []string
+	for i, line := range lines {
+		m := imageLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		ref := m[3]
+		pinned, err := c.pin(ref)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s:%d: %v", file, i+1, err))
+			continue
+		}
+		lines[i] = m[1] + pinned
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("unresolved image references:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// pin resolves one image reference: ours by digest, third-party ones only with a version tag.
+func (c Config) pin(ref string) (string, error) {
+	if bareName.MatchString(ref) {
+		return c.Ref(ref)
+	}
+	if strings.Contains(ref, "@sha256:") {
+		return ref, nil
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	_, tag, ok := strings.Cut(last, ":")
+	if !ok || tag == "" || tag == "latest" {
+		return "", fmt.Errorf("third-party image %q is not pinned to a version tag", ref)
+	}
+	return ref, nil
+}
+
+// ConfigMap renders one ConfigMap holding files under their base names.
+func ConfigMap(namespace, name string, files []string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\n", name, namespace)
+	b.WriteString("  labels:\n    app.kubernetes.io/part-of: tally\ndata:\n")
+	sorted := append([]string(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return filepath.Base(sorted[i]) < filepath.Base(sorted[j]) })
+	for _, f := range sorted {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("configmap %s/%s: %w", namespace, name, err)
+		}
+		text := strings.TrimRight(string(data), "\n")
+		if strings.ContainsAny(text, "\t\r") {
+			return "", fmt.Errorf("configmap %s/%s: %s has tabs or carriage returns, which a YAML block cannot hold", namespace, name, f)
+		}
+		fmt.Fprintf(&b, "  %s: |\n", filepath.Base(f))
+		for _, line := range strings.Split(text, "\n") {
+			if line == "" {
+				b.WriteString("\n")
+				continue
+			}
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	return b.String(), nil
+}
+
+// All renders the manifest files, then the ConfigMaps, as one multi-document YAML stream.
+func (c Config) All(manifests []string) (string, error) {
+	var docs []string
+	var errs []string
+	for _, f := range manifests {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		out, err := c.Manifest(f, string(data))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		docs = append(docs, strings.TrimSpace(out))
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	keys := make([]string, 0, len(c.ConfigMaps))
+	for k := range c.ConfigMaps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		namespace, name, ok := strings.Cut(k, "/")
+		if !ok {
+			return "", fmt.Errorf("configmap %q: want namespace/name", k)
+		}
+		cm, err := ConfigMap(namespace, name, c.ConfigMaps[k])
+		if err != nil {
+			return "", err
+		}
+		docs = append(docs, strings.TrimSpace(cm))
+	}
+	return "# Rendered by //k8s:manifests (k8s/render); edit the sources in k8s/, not this file.\n" +
+		strings.Join(docs, "\n---\n") + "\n", nil
+}

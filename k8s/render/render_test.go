@@ -1,0 +1,98 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func testConfig() Config {
+	return Config{Registry: "registry.test:5000", Repository: "tally", Digests: map[string]string{"consumer": digest}}
+}
+
+func TestManifestPinsOurImagesAndKeepsVersionedOnes(t *testing.T) {
+	in := "containers:\n  - name: c\n    image: consumer\n  - image: \"redis:8.0.6\"\n    name: r\n"
+	got, err := testConfig().Manifest("m.yaml", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "containers:\n  - name: c\n    image: registry.test:5000/tally/consumer@" + digest +
+		"\n  - image: redis:8.0.6\n    name: r\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestManifestRefusesWhatItCannotPin(t *testing.T) {
+	for _, tc := range []struct{ name, image, wantErr string }{
+		{"unknown image of ours", "api", `no image named "api"`},
+		{"third-party without a tag", "redis", `no image named "redis"`},
+		{"third-party path without a tag", "grafana/grafana", "not pinned"},
+		{"latest", "grafana/grafana:latest", "not pinned"},
+		{"empty tag", "mongo:", "not pinned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := testConfig().Manifest("m.yaml", "spec:\n  image: "+tc.image+"\n")
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "m.yaml:2") {
+				t.Errorf("error = %v, want one naming m.yaml:2 and %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRefRefusesMalformedDigests(t *testing.T) {
+	for _, d := range []string{"", "sha256:abc", "sha512:" + strings.Repeat("0", 64), strings.ToUpper(digest)} {
+		cfg := testConfig()
+		cfg.Digests["consumer"] = d
+		if _, err := cfg.Ref("consumer"); err == nil {
+			t.Errorf("digest %q accepted", d)
+		}
+	}
+}
+
+func TestConfigMapHoldsFilesVerbatim(t *testing.T) {
+	dir := t.TempDir()
+	json := "{\n  \"a\": 1,\n\n  \"b\": \"x — y\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "d.json"), []byte(json), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ConfigMap("ns", "cm", []string{filepath.Join(dir, "d.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\n" +
+		"  labels:\n    app.kubernetes.io/part-of: tally\ndata:\n" +
+		"  d.json: |\n    {\n      \"a\": 1,\n\n      \"b\": \"x — y\"\n    }\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestRunWritesManifestsAndRefs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	d := write("consumer.digest", digest+"\n")
+	m := write("m.yaml", "image: consumer\n")
+	out, refs := filepath.Join(dir, "out.yaml"), filepath.Join(dir, "refs.txt")
+	err := run([]string{"--registry", "r.test", "--repository", "p", "--digest", "consumer=" + d,
+		"--out", out, "--refs", refs, m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRefs, _ := os.ReadFile(refs)
+	if want := "consumer r.test/p/consumer@" + digest + "\n"; string(gotRefs) != want {
+		t.Errorf("refs = %q, want %q", gotRefs, want)
+	}
+	if err := run([]string{"--registry", "r.test", "--repository", "p", "--out", out, m}); err == nil {
+		t.Error("a render without the consumer's digest succeeded")
+	}
+}

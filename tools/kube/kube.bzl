@@ -1,0 +1,49 @@
+"""kube_binaries: the test Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok and kwok's Stage configs) as one repository.
+
+Building them takes ~13 minutes on 2 cores, so it must not happen per test or per checkout: the
+repository rule runs tools/kube/provision.sh, which builds once per machine into
+$TALLY_HOME/kube/<key> (keyed by the script, versions.env and the Go version) and prints that
+directory, and the repository only links to it. A change to the script or the versions makes
+Bazel run the rule again, which builds a new key.
+"""
+
+def _kube_binaries_impl(rctx):
+    script = rctx.path(rctx.attr.script)
+    rctx.path(rctx.attr.versions)  # a dependency of the rule: a version bump refetches
+    rctx.report_progress("building the test control plane once per machine (tools/kube/provision.sh)")
+    result = rctx.execute(["bash", str(script)], timeout = 3600, quiet = False)
+    if result.return_code != 0:
+        fail("kube_binaries: tools/kube/provision.sh failed:\n%s" % result.stderr)
+    out = result.stdout.strip().splitlines()[-1]
+    for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]:
+        rctx.symlink(out + "/bin/" + name, "bin/" + name)
+    rctx.symlink(out + "/stages", "stages")
+    rctx.file("BUILD.bazel", """\
+# The test control plane's binaries, built by tools/kube/provision.sh into {out}.
+filegroup(
+    name = "bin",
+    srcs = glob(["bin/*"]),
+    visibility = ["//visibility:public"],
+)
+
+filegroup(
+    name = "stages",
+    srcs = glob(["stages/**/*.yaml"]),
+    visibility = ["//visibility:public"],
+)
+""".format(out = out))
+
+kube_binaries = repository_rule(
+    implementation = _kube_binaries_impl,
+    attrs = {
+        "script": attr.label(default = "//tools/kube:provision.sh", allow_single_file = True),
+        "versions": attr.label(default = "//tools/kube:versions.env", allow_single_file = True),
+    },
+    environ = ["TALLY_HOME", "GOPROXY"],
+)
+
+def _kube_extension_impl(_mctx):
+    kube_binaries(name = "kube_binaries")
+
+kube = module_extension(implementation = _kube_extension_impl)
