@@ -48,10 +48,14 @@ func readStat(pid int) (procStat, error) {
 	return procStat{ppid: ppid, ticks: utime + stime}, nil
 }
 
-// memory is a process's resident set now and at its peak (VmRSS, VmHWM), in MiB.
+// memory is a process's resident set now and at its peak (VmRSS, VmHWM), in MiB, and what the
+// resident set is made of: anonymous memory (heaps, stacks) and file-backed pages (the program
+// and its shared libraries, mapped).
 type memory struct {
 	RSS  float64 `json:"rss_mib"`
 	Peak float64 `json:"peak_rss_mib"`
+	Anon float64 `json:"rss_anon_mib"`
+	File float64 `json:"rss_file_mib"`
 }
 
 func readMemory(pid int) (memory, error) {
@@ -64,19 +68,13 @@ func readMemory(pid int) (memory, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
+		field := map[string]*float64{"VmRSS": &m.RSS, "VmHWM": &m.Peak, "RssAnon": &m.Anon, "RssFile": &m.File}[name]
 		fields := strings.Fields(rest)
-		if len(fields) == 0 {
+		if !ok || field == nil || len(fields) == 0 {
 			continue
 		}
 		kib, _ := strconv.ParseFloat(fields[0], 64)
-		if name == "VmRSS" {
-			m.RSS = round1(kib / 1024)
-		} else {
-			m.Peak = round1(kib / 1024)
-		}
+		*field = round1(kib / 1024)
 	}
 	return m, sc.Err()
 }

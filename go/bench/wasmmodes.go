@@ -37,6 +37,8 @@ type wasmModeReport struct {
 	ListeningMs float64 `json:"listening_ms"`
 	ReadyMs     float64 `json:"ready_ms"`
 	ReadyRSS    float64 `json:"ready_rss_mib"`
+	ReadyAnon   float64 `json:"ready_rss_anon_mib"`
+	ReadyFile   float64 `json:"ready_rss_file_mib"`
 	// Load is a closed loop on the last start; PeakRSS is VmHWM after it.
 	Load    runReport `json:"load"`
 	PeakRSS float64   `json:"peak_rss_mib"`
@@ -47,7 +49,7 @@ type wasmModeReport struct {
 type wasmStart struct {
 	ListeningMs float64 `json:"listening_ms"`
 	ReadyMs     float64 `json:"ready_ms"`
-	RSS         float64 `json:"rss_mib"`
+	memory
 }
 
 type wasmMode struct {
@@ -128,7 +130,7 @@ func runWasmMode(ctx context.Context, cfg *config, m wasmMode, out string, own *
 			var ready time.Duration
 			if ready, err = untilOK(ctx, c, base+"/readyz", started); err == nil {
 				mem, _ := readMemory(c.pid())
-				mr.Starts = append(mr.Starts, wasmStart{ListeningMs: ms(listening), ReadyMs: ms(ready), RSS: mem.RSS})
+				mr.Starts = append(mr.Starts, wasmStart{ListeningMs: ms(listening), ReadyMs: ms(ready), memory: mem})
 			}
 		}
 		if err != nil {
@@ -144,6 +146,8 @@ func runWasmMode(ctx context.Context, cfg *config, m wasmMode, out string, own *
 	mr.ListeningMs = median(mr.Starts, func(s wasmStart) float64 { return s.ListeningMs })
 	mr.ReadyMs = median(mr.Starts, func(s wasmStart) float64 { return s.ReadyMs })
 	mr.ReadyRSS = median(mr.Starts, func(s wasmStart) float64 { return s.RSS })
+	mr.ReadyAnon = median(mr.Starts, func(s wasmStart) float64 { return s.Anon })
+	mr.ReadyFile = median(mr.Starts, func(s wasmStart) float64 { return s.File })
 
 	watch := append(stackProcesses(*own), last.proc())
 	lt := load.NewHTTP(base, cfg.wasmConns)
