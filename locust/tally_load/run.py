@@ -1,0 +1,213 @@
+"""//locust:load: runs Locust headless against both producer routes at once, then checks what the
+consumer counted and writes the report (README.md in locust/ has the flags and examples).
+
+    tools/bazel run //locust:load -- --profile steady
+    tools/bazel run //locust:load -- --target https://tally.example.org --profile smoke
+
+Exit status: 0 when the run and the end-to-end check passed; 1 when the counts differ, a vote's
+log is missing, an invalid row was not refused as it should be, or the check could not be made
+on the local stack; 2 for bad flags or a producer that is not ready.
+"""
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import gevent
+from locust import constant_throughput
+from locust.env import Environment
+from locust.stats import CSV_STATS_INTERVAL_SEC, PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
+
+import locustfile
+from tally_load import counts, report
+from tally_load.mongowire import Mongo
+from tally_load.profiles import PROFILES, Plan, parse_duration, plan
+from tally_load.resp import Redis
+from tally_load.stats import Sample, summarize
+
+# The local stack (//:up's ports), or the variables `stack exec` sets for tests.
+LOCAL = {
+    "grpc": ("GRPC_FRONT_URL", "http://127.0.0.1:8080"),
+    "wasm": ("WASM_PRODUCER_URL", "http://127.0.0.1:8081"),
+    "redis": ("REDIS_URL", "redis://127.0.0.1:6379"),
+    "mongo": ("MONGO_URL", "mongodb://127.0.0.1:27017/"),
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="//locust:load", description=__doc__.split("\n\n")[0])
+    p.add_argument("--target", default="local",
+                   help="'local' (the stack of //:up, or the one `stack exec` describes in its variables), or a base "
+                        "URL that serves the routes under /grpc and /wasm (then give --redis-url and --mongo-url for "
+                        "the end-to-end check)")
+    p.add_argument("--profile", default="smoke", choices=PROFILES, help="; ".join(f"{k}: {v.why}" for k, v in PROFILES.items()))
+    p.add_argument("--users", type=int, help="users per route (the peak, for spike)")
+    p.add_argument("--rate", type=float, help="votes/s each user sends")
+    p.add_argument("--duration", type=parse_duration, help="how long the load runs: 90s, 2m, 1h30m")
+    p.add_argument("--out", help="output directory (default $TALLY_HOME/load/<UTC time>-<profile>)")
+    p.add_argument("--title", help="the report's title")
+    for name in ("grpc", "wasm", "redis", "mongo"):
+        p.add_argument(f"--{name}-url", help=f"the {name} address, overriding --target")
+    p.add_argument("--settle", type=parse_duration, default=60.0, help="how long to wait for the consumer to count every vote")
+    p.add_argument("--keys", default="proto/redis_keys.json", help="the Redis key layout (Bazel passes its runfiles path)")
+    return p.parse_args(argv)
+
+
+def targets(args: argparse.Namespace) -> dict[str, str | None]:
+    if args.target == "local":
+        out = {name: os.environ.get(env) or default for name, (env, default) in LOCAL.items()}
+    else:
+        base = args.target.rstrip("/")
+        out = {"grpc": base + "/grpc", "wasm": base + "/wasm", "redis": None, "mongo": None}
+    for name in out:
+        out[name] = getattr(args, f"{name}_url") or out[name]
+    return out
+
+
+def out_dir(args: argparse.Namespace, started: datetime) -> Path:
+    if args.out:
+        path = Path(args.out)
+        if not path.is_absolute():
+            # bazel run starts in the runfiles tree; a relative path means the user's directory.
+            path = Path(os.environ.get("BUILD_WORKING_DIRECTORY", ".")) / path
+    else:
+        home = Path(os.environ.get("TALLY_HOME", "/var/cache/tally"))
+        path = home / "load" / f"{started:%Y%m%dT%H%M%SZ}-{args.profile}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wait_ready(name: str, url: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:
+            err = e
+        if time.monotonic() > deadline:
+            raise SystemExit(f"load: the {name} route at {url} is not ready ({err}); is the stack up? (tools/bazel run //:up)")
+        time.sleep(0.5)
+
+
+def run_load(p: Plan, hosts: dict[str, str], out: Path) -> tuple[list[Sample], float, float]:
+    """Runs the plan with both user classes in one Locust environment; returns every request's
+    sample and the load's start and end (Unix seconds)."""
+    samples: list[Sample] = []
+    classes = [locustfile.GrpcVoter, locustfile.WasmVoter]
+    for cls in classes:
+        cls.host = hosts[cls.route]
+    locustfile.VoteUser.wait_time = constant_throughput(p.rate)
+    # Users finish the request they are in when the load stops or shrinks: a vote whose 202 the
+    # load never saw would still be counted, and the counts check would rightly fail.
+    env = Environment(user_classes=classes, stop_timeout=30)
+
+    def on_request(response_time, context=None, exception=None, response=None, start_time=None, **_):
+        row = (context or {}).get("row")
+        if row is None:
+            return
+        ok = exception is None
+        vote_id = response.json()["id"] if ok and not row.invalid_field else ""
+        samples.append(Sample(start_time, context["route"], response_time, getattr(response, "status_code", 0) or 0,
+                              row.invalid_field, ok, vote_id, row.name.strip(), row.album.strip()))
+
+    env.events.request.add_listener(on_request)
+    runner = env.create_local_runner()
+    writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
+    greenlets = [gevent.spawn(stats_history, runner), gevent.spawn(writer.stats_writer)]
+    start = time.time()
+    for phase in p.phases:
+        total = 2 * phase.users  # equal weights: Locust gives each class half
+        runner.start(total, spawn_rate=total)
+        gevent.sleep(phase.seconds)
+    runner.stop()
+    end = time.time()
+    gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.5)  # one more write of Locust's CSVs, with the last requests
+    runner.quit()
+    gevent.killall(greenlets)
+    writer.close_files()
+    return samples, start, end
+
+
+def end_to_end(hosts: dict, layout: counts.KeyLayout, samples: list[Sample], before: dict | None,
+               load_start: float, settle_s: float) -> report.EndToEnd:
+    if before is None:
+        return report.EndToEnd(None, skipped="no Redis address for this target (--redis-url)")
+    expected = counts.accepted(layout, samples)
+    stopped = time.monotonic()
+    with Redis(hosts["redis"]) as r:
+        while True:
+            after = {key: r.hgetall(key) for key in expected}
+            check = counts.check(expected, before, after)
+            if check.ok or time.monotonic() - stopped > settle_s:
+                break
+            time.sleep(0.5)
+    e2e = report.EndToEnd(check, settle_s=time.monotonic() - stopped)
+    if not hosts["mongo"]:
+        e2e.skipped = "accept-to-counted not measured: no MongoDB address (--mongo-url)"
+        return e2e
+    accepted = {s.vote_id: s.route for s in samples if s.vote_id}
+    found: dict[str, tuple[str, float]] = {}
+    since = datetime.fromtimestamp(load_start - 5, timezone.utc)
+    # Filtered by accept time, not by id: FerretDB evaluates $in over thousands of ids per document.
+    with Mongo(hosts["mongo"]) as m:
+        for doc in m.find("tally", "logs", {"accepted_at": {"$gte": since}}, {"accepted_at": 1, "counted_at": 1, "route": 1}):
+            if doc["_id"] in accepted:
+                found[doc["_id"]] = (doc["route"], (doc["counted_at"] - doc["accepted_at"]) * 1000)
+    for route in report.ROUTES:
+        ids = [i for i, r in accepted.items() if r == route]
+        e2e.delays.append(report.Delay.of(
+            route,
+            [found[i][1] for i in ids if i in found],
+            missing=sum(1 for i in ids if i not in found),
+            wrong_route=sum(1 for i in ids if i in found and found[i][0] != route),
+        ))
+    return e2e
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        the_plan = plan(args.profile, args.users, args.rate, args.duration)
+    except ValueError as e:
+        print(f"load: {e}", file=sys.stderr)
+        return 2
+    hosts = targets(args)
+    for route in report.ROUTES:
+        wait_ready(route, hosts[route])
+    layout = counts.KeyLayout.load(Path(args.keys))
+    before = None
+    if hosts["redis"]:
+        with Redis(hosts["redis"]) as r:
+            before = {key: r.hgetall(key) for key in (layout.by_band, layout.by_album)}
+
+    started = datetime.now(timezone.utc)
+    out = out_dir(args, started)
+    print(f"load: {the_plan.describe()}\nload: gRPC {hosts['grpc']}, Wasm {hosts['wasm']}; output in {out}", flush=True)
+    samples, start, end = run_load(the_plan, hosts, out)
+    summaries = [summarize(route, samples, end - start) for route in report.ROUTES]
+    e2e = end_to_end(hosts, layout, samples, before, start, args.settle)
+    how = "tools/bazel run //locust:load -- " + shlex.join(argv)
+    title = args.title or f"Locust {args.profile} run, {started:%Y-%m-%d %H:%M} UTC"
+    text = report.write(out, title=title, plan=the_plan, targets={k: v for k, v in hosts.items() if v},
+                        summaries=summaries, e2e=e2e, samples=samples, start=start, how=how)
+    print("\n" + text + f"\n\nreport: {out / 'report.md'}")
+    refused_wrong = sum(s.invalid_sent - s.invalid_refused for s in summaries)
+    local = args.target == "local"
+    if refused_wrong:
+        print(f"load: {refused_wrong} invalid rows were not refused with 400 naming their field", file=sys.stderr)
+    if (e2e.counts is not None or local) and not e2e.ok:
+        print("load: the end-to-end check failed", file=sys.stderr)
+        return 1
+    return 1 if refused_wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
