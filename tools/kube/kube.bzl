@@ -17,21 +17,14 @@ def _kube_binaries_impl(rctx):
         fail("kube_binaries: tools/kube/provision.sh failed:\n%s" % result.stderr)
     out = result.stdout.strip().splitlines()[-1]
     for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]:
-        rctx.symlink(out + "/bin/" + name, "bin/" + name)
+        if not rctx.path(out + "/bin/" + name).exists:
+            fail("kube_binaries: %s/bin/%s is missing" % (out, name))
+    rctx.symlink(out + "/bin", "bin")
     rctx.symlink(out + "/stages", "stages")
     rctx.file("BUILD.bazel", """\
-# The test control plane's binaries, built by tools/kube/provision.sh into {out}.
-filegroup(
-    name = "bin",
-    srcs = glob(["bin/*"]),
-    visibility = ["//visibility:public"],
-)
-
-filegroup(
-    name = "stages",
-    srcs = glob(["stages/**/*.yaml"]),
-    visibility = ["//visibility:public"],
-)
+# The test control plane, built by tools/kube/provision.sh into {out}: the directories bin/
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) and stages/ (kwok's).
+exports_files(["bin", "stages"], visibility = ["//visibility:public"])
 """.format(out = out))
 
 kube_binaries = repository_rule(

@@ -41,6 +41,21 @@ type Config struct {
 	Log io.Writer
 }
 
+// FromRunfiles fills Bin and Stages from $KUBE_BIN and $KUBE_STAGES, runfiles paths of
+// @kube_binaries//:bin and :stages (a test's env: "$(rlocationpath @kube_binaries//:bin)").
+func (c Config) FromRunfiles() (Config, error) {
+	root := os.Getenv("RUNFILES_DIR")
+	if root == "" {
+		root = os.Getenv("TEST_SRCDIR")
+	}
+	bin, stages := os.Getenv("KUBE_BIN"), os.Getenv("KUBE_STAGES")
+	if root == "" || bin == "" || stages == "" {
+		return c, errors.New("KUBE_BIN, KUBE_STAGES and the runfiles directory must be set (run under bazel test)")
+	}
+	c.Bin, c.Stages = filepath.Join(root, bin), filepath.Join(root, stages)
+	return c, nil
+}
+
 // NodeName is the fake node kwok manages; every pod is scheduled onto it.
 const NodeName = "kwok-node-0"
 
