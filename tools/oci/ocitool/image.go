@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -56,10 +59,11 @@ func imageCommand(args []string) error {
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return fmt.Errorf("image: parse %s: %w", *specPath, err)
 	}
-	img, err := buildImage(spec)
+	img, done, err := buildImage(spec)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", *out, err)
 	}
+	defer done()
 	digest, err := writeLayout(*out, img)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", *out, err)
@@ -68,14 +72,21 @@ func imageCommand(args []string) error {
 }
 
 // buildImage stacks the spec's layers on its base and sets the config; every timestamp is the
-// epoch, so the digest depends only on the inputs.
-func buildImage(spec imageSpec) (v1.Image, error) {
-	img := empty.Image
-	if spec.Base != "" {
-		base, err := readLayout(spec.Base)
+// epoch, so the digest depends only on the inputs. Call done once the image has been written.
+func buildImage(spec imageSpec) (img v1.Image, done func(), err error) {
+	done = func() {}
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("base: %w", err)
+			done()
 		}
+	}()
+	img = empty.Image
+	if spec.Base != "" {
+		base, cleanup, err := readLayout(spec.Base)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base: %w", err)
+		}
+		done = cleanup
 		img = base
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
@@ -85,32 +96,32 @@ func buildImage(spec imageSpec) (v1.Image, error) {
 	for _, file := range spec.Layers {
 		layer, err := tarball.LayerFromFile(file, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", file, err)
+			return nil, nil, fmt.Errorf("layer %s: %w", file, err)
 		}
 		adds = append(adds, mutate.Addendum{Layer: layer, History: v1.History{Created: created, CreatedBy: spec.CreatedBy}})
 	}
-	img, err := mutate.Append(img, adds...)
+	img, err = mutate.Append(img, adds...)
 	if err != nil {
-		return nil, fmt.Errorf("append layers: %w", err)
+		return nil, nil, fmt.Errorf("append layers: %w", err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	cf = cf.DeepCopy()
 	applyConfig(cf, spec)
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	if len(spec.Annotations) > 0 {
 		annotated, ok := mutate.Annotations(img, spec.Annotations).(v1.Image)
 		if !ok {
-			return nil, errors.New("annotations: not an image")
+			return nil, nil, errors.New("annotations: not an image")
 		}
 		img = annotated
 	}
-	return img, nil
+	return img, done, nil
 }
 
 func applyConfig(cf *v1.ConfigFile, spec imageSpec) {
@@ -190,18 +201,85 @@ func writeLayout(dir string, img v1.Image) (v1.Hash, error) {
 	return img.Digest()
 }
 
-// readLayout returns the single image of an OCI layout directory.
-func readLayout(dir string) (v1.Image, error) {
-	idx, err := layout.ImageIndexFromPath(dir)
+// readLayout returns the single image of an OCI layout directory, and a function that removes
+// the private copy it reads from. go-containerregistry refuses blobs that are symlinks, and
+// Bazel's sandbox and runfiles present a tree artifact's files as symlinks, so the layout's files
+// are first linked (or, across file systems, copied) into a temporary directory.
+func readLayout(dir string) (v1.Image, func(), error) {
+	tmp, err := os.MkdirTemp("", "oci-layout-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	if err := linkTree(dir, tmp); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		cleanup()
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if len(im.Manifests) != 1 {
-		return nil, fmt.Errorf("%s holds %d manifests, want 1", dir, len(im.Manifests))
+		cleanup()
+		return nil, nil, fmt.Errorf("%s holds %d manifests, want 1", dir, len(im.Manifests))
 	}
-	return idx.Image(im.Manifests[0].Digest)
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return img, cleanup, nil
+}
+
+// linkTree recreates src's regular files under dst, following symlinks, as hard links where
+// possible and copies otherwise.
+func linkTree(src, dst string) error {
+	root, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return err
+		}
+		if os.Link(real, target) == nil {
+			return nil
+		}
+		return copyFile(real, target)
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

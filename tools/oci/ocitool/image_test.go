@@ -34,7 +34,7 @@ func TestBuildImageIsReproducibleAndStacksOnItsBase(t *testing.T) {
 		Env: map[string]string{"PATH": "/usr/bin", "A": "1"},
 		Cmd: []string{"/bin/sh"},
 	}
-	baseImg, err := buildImage(base)
+	baseImg, _, err := buildImage(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,12 @@ func TestBuildImageIsReproducibleAndStacksOnItsBase(t *testing.T) {
 	}
 	var digests []string
 	for i := 0; i < 2; i++ {
-		img, err := buildImage(spec)
+		img, done, err := buildImage(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		d, err := writeLayout(filepath.Join(dir, "layout"), img)
+		done()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,10 +68,11 @@ func TestBuildImageIsReproducibleAndStacksOnItsBase(t *testing.T) {
 	if digests[0] != digests[1] {
 		t.Fatalf("same spec, two digests: %v", digests)
 	}
-	img, err := readLayout(filepath.Join(dir, "layout"))
+	img, done, err := readLayout(filepath.Join(dir, "layout"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer done()
 	if d, _ := img.Digest(); d.String() != digests[0] || d == baseDigest {
 		t.Fatalf("layout holds %s, built %s (base %s)", d, digests[0], baseDigest)
 	}

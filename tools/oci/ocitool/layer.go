@@ -254,7 +254,11 @@ func (b *layerBuilder) addPath(e layerEntry, dest string) error {
 	if !info.IsDir() {
 		return b.put(dest, fileNode(e, e.Src, info))
 	}
-	root := e.Src
+	// WalkDir does not descend into a symlink, and Bazel hands source directories over as one.
+	root, err := filepath.EvalSymlinks(e.Src)
+	if err != nil {
+		return err
+	}
 	e.Mode = nil
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -72,10 +72,11 @@ func pushCommand(ctx context.Context, logger *slog.Logger, args []string, stdout
 // pushOne pushes the layout's image as repo@digest, checks that the registry now serves that
 // digest, then points each tag at it. It returns repo@digest.
 func pushOne(ctx context.Context, logger *slog.Logger, repo, dir string, tags []string, opts []remote.Option) (string, error) {
-	img, err := readLayout(dir)
+	img, done, err := readLayout(dir)
 	if err != nil {
 		return "", err
 	}
+	defer done()
 	digest, err := img.Digest()
 	if err != nil {
 		return "", err
