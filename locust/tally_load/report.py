@@ -75,14 +75,23 @@ def verdict(grpc: RouteSummary, wasm: RouteSummary, plan: Plan) -> list[str]:
         )
     else:
         # The median decides; the tail only when the medians are within the noise.
-        wasm_faster = p50 > 1 if abs(p50 - 1) >= NOISE else p99 > 1
+        by_median = abs(p50 - 1) >= NOISE
+        wasm_faster = p50 > 1 if by_median else p99 > 1
         fast, slow = (wasm, grpc) if wasm_faster else (grpc, wasm)
-        name = {"grpc": "the gRPC route", "wasm": "the Wasm route"}
-        lines.append(
-            f"**{name[fast.route].capitalize()} was faster** at {load}: p50 {_ms(fast.p50_ms)} ms "
-            f"against {_ms(slow.p50_ms)} ms ({_ratio(slow.p50_ms, fast.p50_ms):.2f}×), p99 {_ms(fast.p99_ms)} against "
-            f"{_ms(slow.p99_ms)} ms ({_ratio(slow.p99_ms, fast.p99_ms):.2f}×), max {_ms(fast.max_ms)} against {_ms(slow.max_ms)} ms."
-        )
+        name = {"grpc": "the gRPC route", "wasm": "the Wasm route"}[fast.route]
+        if by_median:
+            lines.append(
+                f"**{name[0].upper() + name[1:]} was faster** at {load}: median {_ms(fast.p50_ms)} ms against "
+                f"{_ms(slow.p50_ms)} ms ({_ratio(slow.p50_ms, fast.p50_ms):.2f}×); p99 {_ms(fast.p99_ms)} against "
+                f"{_ms(slow.p99_ms)} ms, max {_ms(fast.max_ms)} against {_ms(slow.max_ms)} ms."
+            )
+        else:
+            lines.append(
+                f"**{name[0].upper() + name[1:]} was faster in the tail** at {load}: the medians were within the noise "
+                f"({_ms(fast.p50_ms)} ms against {_ms(slow.p50_ms)} ms), p99 {_ms(fast.p99_ms)} against "
+                f"{_ms(slow.p99_ms)} ms ({_ratio(slow.p99_ms, fast.p99_ms):.2f}×), max {_ms(fast.max_ms)} against "
+                f"{_ms(slow.max_ms)} ms."
+            )
     for s in (grpc, wasm):
         if s.errors:
             lines.append(f"The {s.route} route failed {s.errors} of {s.votes_sent} votes ({s.error_rate:.2%}); see locust_failures.csv.")

@@ -13,7 +13,8 @@ from tally_load import run
 
 
 def main() -> None:
-    out = Path(os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR") or os.environ["TEST_TMPDIR"]) / "smoke"
+    # Not the undeclared outputs: Bazel zips those, and the toolchain root has no zip.
+    out = Path(os.environ["TEST_TMPDIR"]) / "smoke"
     code = run.main(["--profile", "smoke", "--duration", "15s", "--out", str(out), "--settle", "30s"])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     routes = {r["route"]: r for r in summary["routes"]}
