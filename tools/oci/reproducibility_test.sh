@@ -6,7 +6,7 @@
 set -euo pipefail
 
 tool=$1
-steps=$2
+steps=$PWD/$2
 work=$TEST_TMPDIR/rebuild
 rm -rf "$work" && mkdir -p "$work"
 ln -s "$PWD" "$work/r"
