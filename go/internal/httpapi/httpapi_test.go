@@ -107,6 +107,27 @@ func TestObserveLogsOneLine(t *testing.T) {
 	}
 }
 
+// Successful probes log at debug level, failing ones as usual.
+func TestObserveQuietProbes(t *testing.T) {
+	var logs bytes.Buffer
+	ready := true
+	h := Observe(Readyz(func(context.Context) error {
+		if ready {
+			return nil
+		}
+		return errors.New("kafka unreachable")
+	}), slog.New(slog.NewJSONHandler(&logs, nil)), NewMetrics(prometheus.NewRegistry()), "/readyz")
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/readyz", nil))
+	if logs.Len() != 0 {
+		t.Fatalf("a successful probe logged at info: %s", logs.String())
+	}
+	ready = false
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/readyz", nil))
+	if !strings.Contains(logs.String(), `"status":503`) {
+		t.Fatalf("a failing probe was not logged: %q", logs.String())
+	}
+}
+
 // A request in flight when shutdown starts completes; the listener closes at once.
 func TestServeDrainsInFlight(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -38,6 +38,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// quietPaths are logged at debug level when they succeed.
+var quietPaths = []string{"/healthz", "/readyz", "/metrics"}
+
 // Observe wraps next so each request is counted, timed and logged in one line (plus whatever the
 // handler added with reqlog.Add). Paths outside paths are labelled "other", keeping label sets small.
 func Observe(next http.Handler, logger *slog.Logger, m *Metrics, paths ...string) http.Handler {
@@ -69,8 +72,13 @@ func Observe(next http.Handler, logger *slog.Logger, m *Metrics, paths ...string
 			slog.String("remote", r.RemoteAddr),
 		}, reqlog.Attrs(ctx)...)
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		switch {
+		case sw.status >= 500:
 			level = slog.LevelWarn
+		case sw.status < 400 && slices.Contains(quietPaths, r.URL.Path):
+			// Probes and scrapes come every few seconds from every kubelet and Prometheus; their
+			// successes would drown the votes' lines.
+			level = slog.LevelDebug
 		}
 		logger.LogAttrs(ctx, level, "request", attrs...)
 	})
