@@ -7,12 +7,14 @@ change exactly when an image does. Outputs: `<name>.yaml` (the stream `kubectl a
 pushes).
 """
 
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+
 def _k8s_manifests_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".yaml")
-    refs = ctx.actions.declare_file(ctx.label.name + ".refs")
+    out = ctx.outputs.yaml
+    refs = ctx.outputs.refs
     args = ctx.actions.args()
-    args.add("--registry", ctx.attr.registry)
-    args.add("--repository", ctx.attr.repository)
+    args.add("--registry", ctx.attr._registry[BuildSettingInfo].value)
+    args.add("--repository", ctx.attr._repository[BuildSettingInfo].value)
     args.add("--out", out)
     args.add("--refs", refs)
     digests = []
@@ -40,13 +42,14 @@ def _k8s_manifests_impl(ctx):
 
 _k8s_manifests = rule(
     implementation = _k8s_manifests_impl,
+    outputs = {"refs": "%{name}.refs", "yaml": "%{name}.yaml"},
     attrs = {
         "configmaps": attr.label_keyed_string_dict(allow_files = True, doc = "files -> namespace/name of the ConfigMap holding them."),
         "digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare image name."),
-        "registry": attr.string(mandatory = True),
-        "repository": attr.string(mandatory = True),
         "srcs": attr.label_list(allow_files = [".yaml"], mandatory = True),
+        "_registry": attr.label(default = "//k8s:registry"),
         "_render": attr.label(default = "//k8s/render", executable = True, cfg = "exec"),
+        "_repository": attr.label(default = "//k8s:repository"),
     },
 )
 
@@ -56,7 +59,8 @@ def k8s_manifests(name, images, **kwargs):
     Args:
       name: the target; outputs <name>.yaml and <name>.refs.
       images: {"consumer": "//k8s/images:consumer", ...}.
-      **kwargs: srcs, configmaps, registry, repository, visibility.
+      **kwargs: srcs, configmaps, visibility. The registry and repository prefix come from
+        the flags --//k8s:registry and --//k8s:repository.
     """
     _k8s_manifests(
         name = name,

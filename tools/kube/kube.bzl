@@ -36,7 +36,28 @@ kube_binaries = repository_rule(
     environ = ["TALLY_HOME", "GOPROXY"],
 )
 
+def _strimzi_crds_impl(rctx):
+    # Strimzi's CRDs are data for the apply test, not part of the project: they are read from
+    # the machine's shared folder beside the checkout (or $STRIMZI_CRDS), never copied in.
+    workspace = rctx.path(Label("//:MODULE.bazel")).dirname
+    src = rctx.os.environ.get("STRIMZI_CRDS") or "%s/shared/strimzi-crds" % workspace.dirname
+    found = [f for f in rctx.path(src).readdir() if f.basename.endswith(".yaml")] if rctx.path(src).exists else []
+    for f in found:
+        rctx.symlink(f, "crds/" + f.basename)
+    if not found:
+        rctx.file("crds/MISSING", "no Strimzi CRDs (*.yaml) in %s; set STRIMZI_CRDS to their folder\n" % src)
+    rctx.file("BUILD.bazel", """\
+# Strimzi's CustomResourceDefinitions from {src} (crds/MISSING says why when there are none).
+exports_files(["crds"], visibility = ["//visibility:public"])
+""".format(src = src))
+
+strimzi_crds = repository_rule(
+    implementation = _strimzi_crds_impl,
+    environ = ["STRIMZI_CRDS"],
+)
+
 def _kube_extension_impl(_mctx):
     kube_binaries(name = "kube_binaries")
+    strimzi_crds(name = "strimzi_crds")
 
 kube = module_extension(implementation = _kube_extension_impl)
