@@ -4,13 +4,19 @@ import { describe, expect, it } from 'vitest';
 import LogTerminal from '../LogTerminal.vue';
 
 describe('LogTerminal', () => {
-  it('renders every log line in order inside a labelled log region', () => {
+  it('renders every line in order inside a labelled log region', () => {
     const wrapper = mount(LogTerminal, {
-      props: { title: 'Pipeline log', lines: ['first line', 'second line'] },
+      props: {
+        title: 'Last 20 votes',
+        lines: [
+          { id: 'a', text: 'first line' },
+          { id: 'b', text: 'second line' },
+        ],
+      },
     });
 
     const region = wrapper.get('[role="log"]');
-    expect(region.attributes('aria-label')).toBe('Pipeline log');
+    expect(region.attributes('aria-label')).toBe('Last 20 votes');
     expect(wrapper.findAll('li').map((li) => li.text())).toEqual(['first line', 'second line']);
     expect(wrapper.find('.log-terminal__empty').exists()).toBe(false);
   });
@@ -18,8 +24,18 @@ describe('LogTerminal', () => {
   it('says so when there are no lines', () => {
     const wrapper = mount(LogTerminal);
 
-    expect(wrapper.get('[role="log"]').attributes('aria-label')).toBe('Log');
+    expect(wrapper.get('section').attributes('aria-label')).toBe('Log');
     expect(wrapper.findAll('li')).toHaveLength(0);
     expect(wrapper.text()).toContain('No log lines yet.');
+  });
+
+  it('shows where the feed stands, as a status', async () => {
+    const wrapper = mount(LogTerminal, { props: { state: 'live' } });
+    const status = wrapper.get('[role="status"]');
+    expect(status.text()).toBe('live');
+
+    await wrapper.setProps({ state: 'reconnecting' });
+    expect(status.text()).toBe('reconnecting…');
+    expect(status.classes()).toContain('log-terminal__state--reconnecting');
   });
 });
