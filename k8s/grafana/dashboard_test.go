@@ -1,0 +1,205 @@
+// Package grafana_test checks Grafana as code against the contracts it depends on: the
+// provisioned data source and the Redis key layout the consumer writes (proto/redis_keys.json).
+package grafana_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// keyLayout is proto/redis_keys.json, as far as this test reads it.
+type keyLayout struct {
+	Keys []struct {
+		Name     string   `json:"name"`
+		Template string   `json:"template"`
+		Type     string   `json:"type"`
+		Readers  []string `json:"readers"`
+	} `json:"keys"`
+}
+
+type target struct {
+	RefID      string `json:"refId"`
+	Datasource *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	Type      string `json:"type"`
+	Command   string `json:"command"`
+	KeyName   string `json:"keyName"`
+	Query     string `json:"query"`
+	Streaming bool   `json:"streaming"`
+}
+
+type panel struct {
+	ID         int    `json:"id"`
+	Title      string `json:"title"`
+	Type       string `json:"type"`
+	Datasource *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	Targets []target `json:"targets"`
+}
+
+// readCommands maps the data source's commands the dashboard may use to the key type they read.
+var readCommands = map[string]string{"get": "string", "hgetall": "hash", "hget": "hash", "hkeys": "hash", "hlen": "hash"}
+
+// keyMatcher is one key template of the layout as a pattern: {placeholders} match one segment.
+type keyMatcher struct {
+	name, typ string
+	grafana   bool
+	re        *regexp.Regexp
+}
+
+func loadLayout(t *testing.T) []keyMatcher {
+	t.Helper()
+	var layout keyLayout
+	readJSON(t, "REDIS_KEYS", &layout)
+	var out []keyMatcher
+	placeholder := regexp.MustCompile(`\\\{[a-z_]+\\\}`)
+	for _, k := range layout.Keys {
+		pattern := placeholder.ReplaceAllString(regexp.QuoteMeta(k.Template), `[^:]+`)
+		grafana := false
+		for _, r := range k.Readers {
+			grafana = grafana || r == "grafana"
+		}
+		out = append(out, keyMatcher{k.Name, k.Type, grafana, regexp.MustCompile("^" + pattern + "$")})
+	}
+	if len(out) == 0 {
+		t.Fatal("proto/redis_keys.json lists no keys")
+	}
+	return out
+}
+
+// match returns the layout's key a dashboard key name is, or an error saying why it is none.
+func match(layout []keyMatcher, key, command string) error {
+	typ, ok := readCommands[command]
+	if !ok {
+		return fmt.Errorf("command %q is not one of the read commands %v", command, readCommands)
+	}
+	for _, k := range layout {
+		if !k.re.MatchString(key) {
+			continue
+		}
+		if !k.grafana {
+			return fmt.Errorf("key %q (%s) does not list grafana among its readers in proto/redis_keys.json", key, k.name)
+		}
+		if k.typ != typ {
+			return fmt.Errorf("key %q is a %s, but %s reads a %s", key, k.typ, command, typ)
+		}
+		return nil
+	}
+	return fmt.Errorf("key %q is not one the consumer writes (proto/redis_keys.json)", key)
+}
+
+func readJSON(t *testing.T, env string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(runfile(t, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", os.Getenv(env), err)
+	}
+}
+
+func runfile(t *testing.T, env string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		t.Fatalf("$%s is not set (run under bazel test)", env)
+	}
+	return filepath.Join(os.Getenv("TEST_SRCDIR"), p)
+}
+
+// provisionedUID reads the uid of the Redis data source from the provisioning file.
+func provisionedUID(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(runfile(t, "DATASOURCE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+uid:\s*(\S+)\s*$`).FindAllStringSubmatch(string(data), -1)
+	if len(m) != 1 || !strings.Contains(string(data), "type: redis-datasource") {
+		t.Fatalf("want one redis-datasource with a uid in %s, found uids %v", os.Getenv("DATASOURCE"), m)
+	}
+	return m[0][1]
+}
+
+func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
+	layout := loadLayout(t)
+	uid := provisionedUID(t)
+	files := strings.Fields(os.Getenv("DASHBOARDS"))
+	if len(files) == 0 {
+		t.Fatal("no dashboards ($DASHBOARDS)")
+	}
+	for _, f := range files {
+		var dash struct {
+			UID    string  `json:"uid"`
+			Panels []panel `json:"panels"`
+		}
+		data, err := os.ReadFile(filepath.Join(os.Getenv("TEST_SRCDIR"), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &dash); err != nil {
+			t.Fatalf("%s does not parse: %v", f, err)
+		}
+		if dash.UID == "" {
+			t.Errorf("%s: no uid, so provisioning would make a new dashboard on every change", f)
+		}
+		live := 0
+		for _, p := range dash.Panels {
+			where := fmt.Sprintf("%s panel %d %q", filepath.Base(f), p.ID, p.Title)
+			if p.Datasource == nil || p.Datasource.UID != uid {
+				t.Errorf("%s: data source %+v, want the provisioned uid %q", where, p.Datasource, uid)
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: no queries", where)
+			}
+			streams := false
+			for _, q := range p.Targets {
+				if q.Datasource == nil || q.Datasource.UID != uid || q.Datasource.Type != "redis-datasource" {
+					t.Errorf("%s query %s: data source %+v, want redis-datasource %q", where, q.RefID, q.Datasource, uid)
+				}
+				if q.Query != "" || q.Type != "command" {
+					t.Errorf("%s query %s: want a command query (type command), not a raw one", where, q.RefID)
+				}
+				if err := match(layout, q.KeyName, q.Command); err != nil {
+					t.Errorf("%s query %s: %v", where, q.RefID, err)
+				}
+				streams = streams || q.Streaming
+			}
+			if streams {
+				live++
+			}
+		}
+		if live < 2 {
+			t.Errorf("%s: %d live (streaming) panels, want at least 2", f, live)
+		}
+	}
+}
+
+// TestMatchRejects proves the key check can fail: what a drifted dashboard would hold.
+func TestMatchRejects(t *testing.T) {
+	layout := loadLayout(t)
+	for _, tc := range []struct{ key, command, want string }{
+		{"tally:votes:bands", "hgetall", "not one the consumer writes"},
+		{"tally:votes:band:Alux Nahual:x", "hgetall", "not one the consumer writes"},
+		{"tally:applied:votes:3", "get", "readers"},
+		{"tally:votes:total", "hgetall", "is a string"},
+		{"tally:votes:band", "del", "read commands"},
+	} {
+		if err := match(layout, tc.key, tc.command); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("match(%q, %q) = %v, want an error containing %q", tc.key, tc.command, err, tc.want)
+		}
+	}
+	if err := match(layout, "tally:votes:10s:1795460000", "hgetall"); err != nil {
+		t.Errorf("a bucket key was rejected: %v", err)
+	}
+}
