@@ -28,6 +28,7 @@ import locustfile
 from tally_load import counts, report
 from tally_load.mongowire import Mongo
 from tally_load.profiles import PROFILES, Plan, parse_duration, plan
+from tally_load.promtext import scrape, server_time
 from tally_load.resp import Redis
 from tally_load.stats import Sample, summarize
 
@@ -136,6 +137,20 @@ def run_load(p: Plan, hosts: dict[str, str], out: Path) -> tuple[list[Sample], f
     return samples, start, end
 
 
+def cpu_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [float(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
+
+
+def metrics(hosts: dict) -> dict | None:
+    try:
+        return {route: scrape(hosts[route]) for route in report.ROUTES}
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 def end_to_end(hosts: dict, layout: counts.KeyLayout, samples: list[Sample], before: dict | None,
                load_start: float, settle_s: float) -> report.EndToEnd:
     if before is None:
@@ -191,13 +206,25 @@ def main(argv: list[str]) -> int:
     started = datetime.now(timezone.utc)
     out = out_dir(args, started)
     print(f"load: {the_plan.describe()}\nload: gRPC {hosts['grpc']}, Wasm {hosts['wasm']}; output in {out}", flush=True)
+    metrics_before, busy_before, cpu_before = metrics(hosts), cpu_busy(), time.process_time()
     samples, start, end = run_load(the_plan, hosts, out)
+    metrics_after, busy_after, cpu_after = metrics(hosts), cpu_busy(), time.process_time()
+    server = None
+    if metrics_before and metrics_after:
+        server = {r: server_time(metrics_before[r], metrics_after[r]) for r in report.ROUTES}
+    cpus = os.cpu_count() or 1
+    machine = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1) * cpus
+    conditions = (
+        f"While the load ran, Locust (one Python process) used {(cpu_after - cpu_before) / (end - start):.2f} cores "
+        f"and the whole machine {machine:.2f} of its {cpus}: the load generator shares them with the stack."
+    )
     summaries = [summarize(route, samples, end - start) for route in report.ROUTES]
     e2e = end_to_end(hosts, layout, samples, before, start, args.settle)
     how = "tools/bazel run //locust:load -- " + shlex.join(argv)
     title = args.title or f"Locust {args.profile} run, {started:%Y-%m-%d %H:%M} UTC"
     text = report.write(out, title=title, plan=the_plan, targets={k: v for k, v in hosts.items() if v},
-                        summaries=summaries, e2e=e2e, samples=samples, start=start, how=how)
+                        summaries=summaries, e2e=e2e, samples=samples, start=start, how=how, server=server,
+                        conditions=conditions)
     print("\n" + text + f"\n\nreport: {out / 'report.md'}")
     refused_wrong = sum(s.invalid_sent - s.invalid_refused for s in summaries)
     local = args.target == "local"
