@@ -70,8 +70,16 @@ require_strimzi() {
   done
 }
 
+# The manifests' Namespace documents, on their own: everything else lives in them.
+namespaces() { awk 'BEGIN { RS = "\n---\n" } /(^|\n)kind: Namespace\n/ { printf "%s\n---\n", $0 }' "$manifests"; }
+
 if [[ $mode == diff ]]; then
   require_strimzi
+  # kubectl diff cannot dry-run objects in namespaces that do not exist yet.
+  missing=$(namespaces | awk '/^  name: / {print $2}' | while read -r ns; do
+    k get namespace "$ns" >/dev/null 2>&1 || echo "$ns"
+  done)
+  [[ -z $missing ]] || die "namespaces $(echo $missing) do not exist yet: everything would be created (run //k8s:apply)"
   show_diff
   exit 0
 fi
@@ -93,6 +101,9 @@ else
   done <"$refs"
 fi
 
+log "namespaces"
+namespaces | k apply --server-side --field-manager=tally -f - >/dev/null
+
 # Secrets: created once with random passwords, then left alone (a rerun keeps them). A value
 # shared by a server and its clients (the Redis password, say) is copied into each namespace that
 # needs it, since pods read Secrets only from their own namespace.
@@ -105,7 +116,6 @@ ensure_secret() { # name "key=value ..." namespace...
   shift 2
   for ns in "$@"; do
     k get secret "$name" -n "$ns" >/dev/null 2>&1 && continue
-    k get namespace "$ns" >/dev/null 2>&1 || k create namespace "$ns" >/dev/null
     # Values go through files, not the command line, so no process listing shows them.
     dir=$(mktemp -d)
     local from=()
@@ -127,9 +137,21 @@ ensure_secret redis-auth "password=$(shared_password redis-auth)" tally-data tal
 ensure_secret mongodb-auth "username=tally password=$(shared_password mongodb-auth)" tally-data tally
 ensure_secret grafana-admin "password=$(random)" tally-monitoring
 
-log "changes:"
-show_diff
-k apply --server-side --field-manager=tally -f "$manifests"
+# What will change, one line per object (the whole diff is what //k8s:diff shows).
+diff_out=$(k diff --server-side --field-manager=tally -f "$manifests") || (($? == 1)) ||
+  die "kubectl diff failed"
+changes=$(awk '/^diff -u -N / {
+    n = split($NF, part, "/"); object = part[n]
+    getline; getline; getline
+    print ($0 ~ /^@@ -0,0 /) ? "  create  " object : "  change  " object
+  }' <<<"$diff_out")
+if [[ -z $changes ]]; then
+  log "no changes to apply"
+else
+  log "applying $(wc -l <<<"$changes") changes (group.version.Kind.namespace.name):"
+  echo "$changes" >&2
+fi
+k apply --server-side --field-manager=tally -f "$manifests" >/dev/null
 
 log "waiting for rollouts (up to $timeout each)"
 while read -r kind name ns; do
