@@ -9,4 +9,5 @@ IMAGES = {
     "grpc-producer": "//k8s/images:grpc_producer",
     "wasm-module": "//k8s/images:wasm_module",
     "wasm-producer": "//k8s/images:wasm_producer",
+    "web": "//k8s/images:web",
 }

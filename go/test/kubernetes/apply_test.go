@@ -169,6 +169,7 @@ func TestApply(t *testing.T) {
 			{"deployment", "tally", "wasm-producer", "2"},
 			{"deployment", "tally", "consumer", "2"},
 			{"deployment", "tally", "api", "2"},
+			{"deployment", "tally", "web", "2"},
 			{"deployment", "tally-monitoring", "grafana", "1"},
 			{"statefulset", "tally-data", "redis", "1"},
 			{"statefulset", "tally-data", "mongodb", "1"},
