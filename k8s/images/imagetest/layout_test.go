@@ -27,9 +27,10 @@ type ociIndex struct {
 }
 
 type ociManifest struct {
-	MediaType string          `json:"mediaType"`
-	Config    ociDescriptor   `json:"config"`
-	Layers    []ociDescriptor `json:"layers"`
+	MediaType   string            `json:"mediaType"`
+	Config      ociDescriptor     `json:"config"`
+	Layers      []ociDescriptor   `json:"layers"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 type ociConfig struct {

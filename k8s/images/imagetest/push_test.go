@@ -25,20 +25,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// The images //k8s:push pushes: name -> layout directory, from IMAGES ("name=layout ..."), which
-// the BUILD file fills from the same targets.
-func images(t *testing.T) map[string]layout {
+// images reads name -> layout directory from the variables named ("name=layout ..."), which the
+// BUILD file fills: IMAGES is what //k8s:push pushes, RUN_ONLY images only run_test.go runs.
+func images(t *testing.T, vars ...string) map[string]layout {
 	t.Helper()
 	out := map[string]layout{}
-	for _, item := range strings.Fields(os.Getenv("IMAGES")) {
-		name, dir, ok := strings.Cut(item, "=")
-		if !ok {
-			t.Fatalf("IMAGES: bad item %q", item)
+	for _, v := range vars {
+		for _, item := range strings.Fields(os.Getenv(v)) {
+			name, dir, ok := strings.Cut(item, "=")
+			if !ok {
+				t.Fatalf("%s: bad item %q", v, item)
+			}
+			out[name] = layout{dir: runfile(dir)}
 		}
-		out[name] = layout{dir: runfile(dir)}
 	}
 	if len(out) == 0 {
-		t.Fatal("IMAGES is empty")
+		t.Fatalf("%v are empty", vars)
 	}
 	return out
 }
@@ -165,7 +167,7 @@ func (r registry) get(t *testing.T, path, accept string) (*http.Response, []byte
 }
 
 func TestPushToARealRegistry(t *testing.T) {
-	imgs := images(t)
+	imgs := images(t, "IMAGES")
 	reg := startRegistry(t)
 	args := []string{"--registry", reg.addr, "--repository", "tally-test", "--tag", "test"}
 
