@@ -28,8 +28,10 @@ mkdir -p "$run_dir"
 log=$run_dir/stack.log
 
 echo "demo: starting the stack (its logs: $log)"
-# Its own process group, so Ctrl-C reaches it once, through the trap below.
-setsid "$stack" up "${stack_flags[@]}" >"$log" 2>&1 &
+# Its own process group, so Ctrl-C reaches it once, through the trap below. LOG_LEVEL=warn (unless
+# set): the Go services log every request at info and the Wasm producer does not, and the load
+# should compare the routes, not their logging (the benchmarks run the same way).
+LOG_LEVEL=${LOG_LEVEL:-warn} setsid "$stack" up "${stack_flags[@]}" >"$log" 2>&1 &
 stack_pid=$!
 stop() {
   trap - INT TERM EXIT

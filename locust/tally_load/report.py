@@ -116,9 +116,8 @@ def verdict(grpc: RouteSummary, wasm: RouteSummary, plan: Plan, server: dict[str
         why += (
             f" The producers' own histograms put the time inside the route at {_ms(g.mean_ms)} ms a vote on "
             f"average for gRPC (p99 at most {_ms(g.p99_le_ms)} ms) and {_ms(w.mean_ms)} ms for Wasm (p99 at most "
-            f"{_ms(w.p99_le_ms)} ms): {g.mean_ms - w.mean_ms:+.1f} ms. The rest of what Locust saw (a median of "
-            f"{_ms(grpc.p50_ms)} and {_ms(wasm.p50_ms)} ms) is the Python client and the machine it shares with "
-            "the stack, the same for both routes."
+            f"{_ms(w.p99_le_ms)} ms): {g.mean_ms - w.mean_ms:+.1f} ms. Locust's figures add its Python client and "
+            "the loopback network on top, the same for both routes."
         )
     why += (
         " Where the time goes, profiled: [performance.md](../../performance.md#where-the-time-goes); the Wasm "

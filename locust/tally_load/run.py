@@ -216,8 +216,13 @@ def main(argv: list[str]) -> int:
     machine = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1) * cpus
     conditions = (
         f"While the load ran, Locust (one Python process) used {(cpu_after - cpu_before) / (end - start):.2f} cores "
-        f"and the whole machine {machine:.2f} of its {cpus}: the load generator shares them with the stack."
+        f"and the whole machine {machine:.2f} of its {cpus} (everything on it, the stack included)."
     )
+    if machine > 0.8 * cpus:
+        conditions += (
+            " The machine was close to full, so every latency here includes waiting for a core: compare only "
+            "with runs made under a similar load."
+        )
     summaries = [summarize(route, samples, end - start) for route in report.ROUTES]
     e2e = end_to_end(hosts, layout, samples, before, start, args.settle)
     how = "tools/bazel run //locust:load -- " + shlex.join(argv)

@@ -68,7 +68,7 @@ def test_server_time_splits_route_from_client():
     server = {"grpc": ServerTime(3000, 4.5, 8.0), "wasm": ServerTime(3000, 2.25, 4.0)}
     why = report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY, server)[1]
     assert "median difference seen by Locust was +2.5 ms" in why
-    assert "4.5 ms a vote on average for gRPC (p99 at most 8.0 ms) and 2.2 ms for Wasm (p99 at most 4.0 ms): +2.2 ms" in why
+    assert "4.5 ms a vote on average for gRPC (p99 at most 8.0 ms) and 2.2 ms for Wasm (p99 at most 4.0 ms): +2.2 ms." in why
     # Without the histograms (a target whose /metrics is not reachable) the sentence is left out.
     assert "histograms" not in report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY)[1]
     fit = report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY)[-1]
