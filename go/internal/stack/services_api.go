@@ -49,6 +49,11 @@ func (c Config) api() Process {
 
 // copyTree copies the regular files under src (following symlinks, as runfiles are) to dst.
 func copyTree(src, dst string) error {
+	// `bazel run` links a directory output into the runfiles as a whole; WalkDir would not enter it.
+	src, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

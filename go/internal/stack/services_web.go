@@ -25,7 +25,7 @@ func (c Config) web() Process {
 			"LOG_LEVEL=WARN",
 		},
 		Needs: []string{APIName},
-		Addr:  c.WebURL(),
+		Addr:  c.WebURL() + " (the webapp: open it in a browser)",
 		Ready: func(ctx context.Context) error { return HTTPOK(ctx, c.WebURL()+"/readyz") },
 	}
 }
