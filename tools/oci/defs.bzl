@@ -114,7 +114,7 @@ layer_tar = rule(
     doc = "A reproducible layer tar: sorted entries, every mtime 1970-01-01, owner 0:0 unless dirs says otherwise.",
 )
 
-def _image_spec(ctx, base, path_of, layer_path_of):
+def _image_spec(ctx, base, path_of):
     return json.encode({
         "annotations": ctx.attr.annotations,
         "architecture": ctx.attr.architecture,
@@ -125,7 +125,7 @@ def _image_spec(ctx, base, path_of, layer_path_of):
         "env": ctx.attr.env,
         "exposed_ports": ctx.attr.exposed_ports,
         "labels": ctx.attr.labels,
-        "layers": [layer_path_of(t) for t in ctx.files.tars],
+        "layers": [path_of(t) for t in ctx.files.tars],
         "os": ctx.attr.os,
         "user": ctx.attr.user,
         "variant": ctx.attr.variant,
@@ -136,9 +136,9 @@ def _oci_image_impl(ctx):
     layout = ctx.actions.declare_directory(ctx.label.name)
     base = ctx.attr.base[OciImageInfo] if ctx.attr.base else None
     spec = ctx.actions.declare_file(ctx.label.name + ".image.json")
-    ctx.actions.write(spec, _image_spec(ctx, base.layout if base else None, lambda f: f.path, lambda f: f.path))
+    ctx.actions.write(spec, _image_spec(ctx, base.layout if base else None, lambda f: f.path))
     test_spec = ctx.actions.declare_file(ctx.label.name + ".image.test.json")
-    ctx.actions.write(test_spec, _image_spec(ctx, base.layout if base else None, _rebuilt, _rebuilt))
+    ctx.actions.write(test_spec, _image_spec(ctx, base.layout if base else None, _rebuilt))
     ctx.actions.run(
         executable = ctx.executable._ocitool,
         arguments = ["image", "--spec", spec.path, "--out", layout.path, "--digest", ctx.outputs.digest.path],
