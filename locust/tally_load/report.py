@@ -275,4 +275,4 @@ def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[R
         f"    {how}", "",
     ])
     (out / "report.md").write_text(md, encoding="utf-8")
-    return "\n".join([table(summaries), "", counts_text(e2e), "", *answers])
+    return "\n\n".join([table(summaries), counts_text(e2e), *answers])

@@ -144,6 +144,11 @@ def cpu_busy() -> tuple[float, float]:
     return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
 
 
+def cores(before: tuple[float, float], after: tuple[float, float], cpus: int) -> float:
+    """Cores the machine kept busy between two cpu_busy() readings."""
+    return (after[0] - before[0]) / max(after[1] - before[1], 1) * cpus
+
+
 def metrics(hosts: dict) -> dict | None:
     try:
         return {route: scrape(hosts[route]) for route in report.ROUTES}
@@ -206,17 +211,22 @@ def main(argv: list[str]) -> int:
     started = datetime.now(timezone.utc)
     out = out_dir(args, started)
     print(f"load: {the_plan.describe()}\nload: gRPC {hosts['grpc']}, Wasm {hosts['wasm']}; output in {out}", flush=True)
+    cpus = os.cpu_count() or 1
+    # What the machine does without the load (the idle stack, and anyone else's work), for scale.
+    quiet_before = cpu_busy()
+    time.sleep(3)
     metrics_before, busy_before, cpu_before = metrics(hosts), cpu_busy(), time.process_time()
+    quiet = cores(quiet_before, busy_before, cpus)
     samples, start, end = run_load(the_plan, hosts, out)
     metrics_after, busy_after, cpu_after = metrics(hosts), cpu_busy(), time.process_time()
     server = None
     if metrics_before and metrics_after:
         server = {r: server_time(metrics_before[r], metrics_after[r]) for r in report.ROUTES}
-    cpus = os.cpu_count() or 1
-    machine = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1) * cpus
+    machine = cores(busy_before, busy_after, cpus)
     conditions = (
         f"While the load ran, Locust (one Python process) used {(cpu_after - cpu_before) / (end - start):.2f} cores "
-        f"and the whole machine {machine:.2f} of its {cpus} (everything on it, the stack included)."
+        f"and the whole machine {machine:.2f} of its {cpus} (everything on it, the stack included); in the 3 s "
+        f"before the load, {quiet:.2f}."
     )
     if machine > 0.8 * cpus:
         conditions += (
