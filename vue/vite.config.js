@@ -11,4 +11,8 @@ export default defineConfig({
       '@': fileURLToPath(new URL('./src', import.meta.url)),
     },
   },
+  // `npx vite` (development only): the API of a running //:up, as go/cmd/web passes it in production.
+  server: {
+    proxy: { '/api': 'http://127.0.0.1:3000' },
+  },
 });
