@@ -38,7 +38,10 @@ done
 
 # Paths from bazel run are relative to the runfiles; the user's kubeconfig is relative to where
 # they ran the command.
-runfiles=${RUNFILES_DIR:-$0.runfiles}/_main
+# The push launcher finds its own files through RUNFILES_DIR: ours, which hold them.
+RUNFILES_DIR=$(cd "${RUNFILES_DIR:-$0.runfiles}" && pwd)
+export RUNFILES_DIR
+runfiles=$RUNFILES_DIR/_main
 resolve() { [[ $1 == /* ]] && echo "$1" || echo "$runfiles/$1"; }
 manifests=$(resolve "$manifests") refs=$(resolve "$refs") push=$(resolve "$push")
 [[ -n ${BUILD_WORKING_DIRECTORY:-} ]] && cd "$BUILD_WORKING_DIRECTORY"

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -352,4 +353,53 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Kubectl runs the toolchain's kubectl against the cluster and returns its combined output.
+func (c *Cluster) Kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// InstallCRDs applies every *.yaml CustomResourceDefinition in dir and waits until each serves.
+func (c *Cluster) InstallCRDs(ctx context.Context, dir string) error {
+	if missing, err := os.ReadFile(filepath.Join(dir, "MISSING")); err == nil {
+		return fmt.Errorf("no CRDs: %s", missing)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if len(files) == 0 {
+		return fmt.Errorf("no CRDs (*.yaml) in %s", dir)
+	}
+	for _, f := range files {
+		// Server-side: large CRDs (Strimzi's Kafka) exceed client-side apply's annotation limit.
+		if _, err := c.Kubectl(ctx, "", "apply", "--server-side", "-f", f); err != nil {
+			return err
+		}
+	}
+	_, err := c.Kubectl(ctx, "", "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+	return err
+}
+
+// AddVolumes stands in for a StorageClass provisioner: a real cluster makes StatefulSets'
+// volumes from its default StorageClass, this one has none, so it offers n PersistentVolumes of
+// 100Gi that the controller-manager binds to claims. Nothing is ever written to them.
+func (c *Cluster) AddVolumes(ctx context.Context, n int) error {
+	var docs []string
+	for i := range n {
+		docs = append(docs, fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata: {name: test-pv-%d}
+spec:
+  capacity: {storage: 100Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: /nonexistent/test-pv-%d}`, i, i))
+	}
+	_, err := c.Kubectl(ctx, strings.Join(docs, "\n---\n"), "apply", "--server-side", "-f", "-")
+	return err
 }

@@ -3,7 +3,6 @@ package kubecluster
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -33,13 +32,11 @@ func TestDeploymentRollsOut(t *testing.T) {
 	}()
 	kubectl := func(stdin string, args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
+		out, err := c.Kubectl(ctx, stdin, args...)
 		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s\n%s", strings.Join(args, " "), err, out, logs.String())
+			t.Fatalf("%v\n%s", err, logs.String())
 		}
-		return string(out)
+		return out
 	}
 	kubectl(`apiVersion: apps/v1
 kind: Deployment

@@ -7,7 +7,6 @@ package kubernetes_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,12 +34,8 @@ type cluster struct {
 	logs *bytes.Buffer
 }
 
-// kubectl runs kubectl against the test cluster and returns its output; err is nil on exit 0.
 func (k *cluster) kubectl(stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(k.ctx, "kubectl", append([]string{"--kubeconfig", k.c.Kubeconfig}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return k.c.Kubectl(k.ctx, stdin, args...)
 }
 
 func (k *cluster) must(stdin string, args ...string) string {
@@ -81,45 +76,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-// installStrimziCRDs installs the CRDs the Strimzi operator would, and waits until they serve.
-func (k *cluster) installStrimziCRDs() {
-	k.t.Helper()
-	dir := runfile(k.t, "STRIMZI_CRDS")
-	if missing, err := os.ReadFile(filepath.Join(dir, "MISSING")); err == nil {
-		k.t.Fatalf("Strimzi's CRDs are needed to validate the Kafka resources: %s", missing)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if len(files) == 0 {
-		k.t.Fatalf("no CRDs in %s", dir)
-	}
-	for _, f := range files {
-		// Server-side: the Kafka CRD is larger than client-side apply's annotation limit.
-		k.must("", "apply", "--server-side", "-f", f)
-	}
-	for _, crd := range []string{"kafkas", "kafkanodepools", "kafkatopics"} {
-		k.must("", "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crd+".kafka.strimzi.io")
-	}
-}
-
-// addVolumes stands in for a StorageClass provisioner: a real cluster makes the StatefulSets'
-// volumes from its default StorageClass; the test cluster has none, so it offers PersistentVolumes
-// that the controller-manager binds to the claims.
-func (k *cluster) addVolumes(n int) {
-	k.t.Helper()
-	var docs []string
-	for i := range n {
-		docs = append(docs, fmt.Sprintf(`apiVersion: v1
-kind: PersistentVolume
-metadata: {name: test-pv-%d}
-spec:
-  capacity: {storage: 100Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Delete
-  hostPath: {path: /tmp/test-pv-%d}`, i, i))
-	}
-	k.must(strings.Join(docs, "\n---\n"), "apply", "--server-side", "-f", "-")
-}
-
 // apply runs k8s/apply.sh, the script behind //k8s:apply and //k8s:diff.
 func (k *cluster) apply(mode string) string {
 	k.t.Helper()
@@ -141,8 +97,13 @@ func TestApply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	k := startCluster(t, ctx)
-	k.installStrimziCRDs()
-	k.addVolumes(2)
+	if err := k.c.InstallCRDs(ctx, runfile(t, "STRIMZI_CRDS")); err != nil {
+		t.Fatalf("Strimzi's CRDs are needed to validate the Kafka resources: %v", err)
+	}
+	// The StatefulSets' claims (Redis, MongoDB): a real cluster's StorageClass makes volumes.
+	if err := k.c.AddVolumes(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
 
 	started := time.Now()
 	out := k.apply("apply")
