@@ -2,7 +2,7 @@
 consumer counted and writes the report (README.md in locust/ has the flags and examples).
 
     tools/bazel run //locust:load -- --profile steady
-    tools/bazel run //locust:load -- --target https://tally.example.org --profile smoke
+    tools/bazel run //locust:load -- --target https://tally.example --profile smoke
 
 Exit status: 0 when the run and the end-to-end check passed; 1 when the counts differ, a vote's
 log is missing, an invalid row was not refused as it should be, or the check could not be made
@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust import constant_throughput
@@ -44,9 +45,9 @@ LOCAL = {
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="//locust:load", description=__doc__.split("\n\n")[0])
     p.add_argument("--target", default="local",
-                   help="'local' (the stack of //:up, or the one `stack exec` describes in its variables), or a base "
-                        "URL that serves the routes under /grpc and /wasm (then give --redis-url and --mongo-url for "
-                        "the end-to-end check)")
+                   help="'local' (the stack of //:up, or the one `stack exec` describes in its variables), or the "
+                        "base URL of a cluster's ingress, whose routes are grpc.<host> and wasm.<host> (then give "
+                        "--redis-url and --mongo-url for the end-to-end check)")
     p.add_argument("--profile", default="smoke", choices=PROFILES, help="; ".join(f"{k}: {v.why}" for k, v in PROFILES.items()))
     p.add_argument("--users", type=int, help="users per route (the peak, for spike)")
     p.add_argument("--rate", type=float, help="votes/s each user sends")
@@ -64,8 +65,14 @@ def targets(args: argparse.Namespace) -> dict[str, str | None]:
     if args.target == "local":
         out = {name: os.environ.get(env) or default for name, (env, default) in LOCAL.items()}
     else:
-        base = args.target.rstrip("/")
-        out = {"grpc": base + "/grpc", "wasm": base + "/wasm", "redis": None, "mongo": None}
+        # The Kubernetes ingress (k8s/manifests/ingress.yaml) tells the routes apart by host, so
+        # each producer keeps its own paths: grpc.<host> and wasm.<host>.
+        base = urlsplit(args.target)
+        if base.scheme not in ("http", "https") or not base.hostname:
+            raise SystemExit(f"load: --target is 'local' or an http(s) base URL, not {args.target!r}")
+        out = {route: urlunsplit((base.scheme, f"{route}.{base.netloc}", base.path.rstrip("/"), "", ""))
+               for route in ("grpc", "wasm")}
+        out |= {"redis": None, "mongo": None}
     for name in out:
         out[name] = getattr(args, f"{name}_url") or out[name]
     return out
