@@ -36,16 +36,33 @@ kube_binaries = repository_rule(
     environ = ["TALLY_HOME", "GOPROXY"],
 )
 
+def _crd_files(rctx, folder):
+    path = rctx.path(folder)
+    if not path.exists:
+        return []
+    return [f for f in path.readdir() if f.basename.endswith(".yaml")]
+
 def _strimzi_crds_impl(rctx):
-    # Strimzi's CRDs are data for the apply test, not part of the project: they are read from
-    # the machine's shared folder beside the checkout (or $STRIMZI_CRDS), never copied in.
+    # Strimzi's CRDs are test data, not part of the project: read from $STRIMZI_CRDS, else from
+    # the machine's shared folder beside the checkout. Whichever is found is also kept in
+    # $TALLY_HOME/shared/strimzi-crds, so a clone elsewhere on the machine (CI's) finds them too.
     workspace = rctx.path(Label("//:MODULE.bazel")).dirname
-    src = rctx.os.environ.get("STRIMZI_CRDS") or "%s/shared/strimzi-crds" % workspace.dirname
-    found = [f for f in rctx.path(src).readdir() if f.basename.endswith(".yaml")] if rctx.path(src).exists else []
+    cache = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally") + "/shared/strimzi-crds"
+    candidates = [rctx.os.environ.get("STRIMZI_CRDS", ""), "%s/shared/strimzi-crds" % workspace.dirname, cache]
+    src, found = None, []
+    for candidate in [c for c in candidates if c]:
+        found = _crd_files(rctx, candidate)
+        if found:
+            src = candidate
+            break
+    if found and src != cache:
+        rctx.execute(["mkdir", "-p", cache])
+        rctx.execute(["cp"] + [str(f) for f in found] + [cache + "/"])
     for f in found:
-        rctx.symlink(f, "crds/" + f.basename)
+        rctx.file("crds/" + f.basename, rctx.read(f))
     if not found:
-        rctx.file("crds/MISSING", "no Strimzi CRDs (*.yaml) in %s; set STRIMZI_CRDS to their folder\n" % src)
+        rctx.file("crds/MISSING", "no Strimzi CRDs (*.yaml) in any of %s; set STRIMZI_CRDS to their folder\n" %
+                                  ", ".join([c for c in candidates if c]))
     rctx.file("BUILD.bazel", """\
 # Strimzi's CustomResourceDefinitions from {src} (crds/MISSING says why when there are none).
 exports_files(["crds"], visibility = ["//visibility:public"])
@@ -53,7 +70,7 @@ exports_files(["crds"], visibility = ["//visibility:public"])
 
 strimzi_crds = repository_rule(
     implementation = _strimzi_crds_impl,
-    environ = ["STRIMZI_CRDS"],
+    environ = ["STRIMZI_CRDS", "TALLY_HOME"],
 )
 
 def _kube_extension_impl(_mctx):
