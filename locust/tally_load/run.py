@@ -131,9 +131,12 @@ def run_load(p: Plan, hosts: dict[str, str], out: Path) -> tuple[list[Sample], f
     writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(stats_history, runner), gevent.spawn(writer.stats_writer)]
     start = time.time()
+    running = 0
     for phase in p.phases:
         total = 2 * phase.users  # equal weights: Locust gives each class half
-        runner.start(total, spawn_rate=total)
+        # Locust adds or stops spawn_rate users a second: the whole change within one second.
+        runner.start(total, spawn_rate=max(total, running))
+        running = total
         gevent.sleep(phase.seconds)
     runner.stop()
     end = time.time()
