@@ -98,8 +98,5 @@ export function createStream({ logs, results, intervalMs = 1000, logLimit = 20, 
       for (const res of clients) res.end();
       clients.clear();
     },
-    get size() {
-      return clients.size;
-    },
   };
 }
