@@ -46,8 +46,12 @@ type panel struct {
 	Targets []target `json:"targets"`
 }
 
-// readCommands maps the data source's commands the dashboard may use to the key type they read.
-var readCommands = map[string]string{"get": "string", "hgetall": "hash", "hget": "hash", "hkeys": "hash", "hlen": "hash"}
+// readCommands maps the read commands a dashboard may use, as the data source's commands or
+// inside a read-only script, to the type of key they read ("" for none).
+var readCommands = map[string]string{
+	"get": "string", "hgetall": "hash", "hget": "hash", "hkeys": "hash", "hlen": "hash", "hvals": "hash",
+	"time": "",
+}
 
 // keyMatcher is one key template of the layout as a pattern: {placeholders} match one segment.
 type keyMatcher struct {
@@ -76,10 +80,10 @@ func loadLayout(t *testing.T) []keyMatcher {
 	return out
 }
 
-// match returns the layout's key a dashboard key name is, or an error saying why it is none.
+// match returns nil when command reads key as the layout allows Grafana to, or says why not.
 func match(layout []keyMatcher, key, command string) error {
-	typ, ok := readCommands[command]
-	if !ok {
+	typ, ok := readCommands[strings.ToLower(command)]
+	if !ok || typ == "" {
 		return fmt.Errorf("command %q is not one of the read commands %v", command, readCommands)
 	}
 	for _, k := range layout {
@@ -95,6 +99,51 @@ func match(layout []keyMatcher, key, command string) error {
 		return nil
 	}
 	return fmt.Errorf("key %q is not one the consumer writes (proto/redis_keys.json)", key)
+}
+
+var (
+	scriptQuery = regexp.MustCompile(`^EVAL_RO "([^"]*)" 0$`)
+	redisCall   = regexp.MustCompile(`redis\.call\('(\w+)'(?:,\s*'([^']*)'(\s*\.\.)?)?`)
+)
+
+// checkQuery checks one panel query: a data-source command on a key, or a CLI query that is a
+// read-only script (EVAL_RO, so Redis refuses writes) whose every call reads a key Grafana may
+// read. A key built by concatenation ('tally:votes:10s:' .. bucket) must be a template's prefix.
+func checkQuery(layout []keyMatcher, q target) error {
+	switch q.Type {
+	case "command":
+		if q.Query != "" {
+			return fmt.Errorf("a command query with a raw query %q", q.Query)
+		}
+		return match(layout, q.KeyName, q.Command)
+	case "cli":
+		m := scriptQuery.FindStringSubmatch(q.Query)
+		if m == nil {
+			return fmt.Errorf("CLI query %q is not a read-only script (EVAL_RO \"...\" 0)", q.Query)
+		}
+		calls := redisCall.FindAllStringSubmatch(m[1], -1)
+		if len(calls) == 0 {
+			return fmt.Errorf("script %q reads nothing", m[1])
+		}
+		for _, c := range calls {
+			command, key, concatenated := c[1], c[2], c[3] != ""
+			if key == "" {
+				if typ, ok := readCommands[strings.ToLower(command)]; !ok || typ != "" {
+					return fmt.Errorf("script calls %s without a literal key", command)
+				}
+				continue
+			}
+			if concatenated {
+				key += "0" // stands for the computed rest: one placeholder segment
+			}
+			if err := match(layout, key, command); err != nil {
+				return fmt.Errorf("script: %w", err)
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("query type %q, want command or cli", q.Type)
+	}
 }
 
 func readJSON(t *testing.T, env string, v any) {
@@ -167,10 +216,7 @@ func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
 				if q.Datasource == nil || q.Datasource.UID != uid || q.Datasource.Type != "redis-datasource" {
 					t.Errorf("%s query %s: data source %+v, want redis-datasource %q", where, q.RefID, q.Datasource, uid)
 				}
-				if q.Query != "" || q.Type != "command" {
-					t.Errorf("%s query %s: want a command query (type command), not a raw one", where, q.RefID)
-				}
-				if err := match(layout, q.KeyName, q.Command); err != nil {
+				if err := checkQuery(layout, q); err != nil {
 					t.Errorf("%s query %s: %v", where, q.RefID, err)
 				}
 				streams = streams || q.Streaming
@@ -185,21 +231,37 @@ func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
 	}
 }
 
-// TestMatchRejects proves the key check can fail: what a drifted dashboard would hold.
-func TestMatchRejects(t *testing.T) {
+// TestCheckQueryRejects proves the check can fail: what a drifted dashboard would hold.
+func TestCheckQueryRejects(t *testing.T) {
 	layout := loadLayout(t)
-	for _, tc := range []struct{ key, command, want string }{
-		{"tally:votes:bands", "hgetall", "not one the consumer writes"},
-		{"tally:votes:band:Alux Nahual:x", "hgetall", "not one the consumer writes"},
-		{"tally:applied:votes:3", "get", "readers"},
-		{"tally:votes:total", "hgetall", "is a string"},
-		{"tally:votes:band", "del", "read commands"},
+	command := func(key, cmd string) target { return target{Type: "command", Command: cmd, KeyName: key} }
+	script := func(body string) target { return target{Type: "cli", Query: `EVAL_RO "` + body + `" 0`} }
+	for _, tc := range []struct {
+		name string
+		q    target
+		want string
+	}{
+		{"unknown key", command("tally:votes:bands", "hgetall"), "not one the consumer writes"},
+		{"extra segment", command("tally:votes:band:Alux Nahual:x", "hgetall"), "not one the consumer writes"},
+		{"key Grafana may not read", command("tally:applied:votes:3", "get"), "readers"},
+		{"wrong type", command("tally:votes:total", "hgetall"), "is a string"},
+		{"write command", command("tally:votes:band", "del"), "read commands"},
+		{"raw query in a command", target{Type: "command", Command: "get", KeyName: "tally:votes:total", Query: "GET x"}, "raw query"},
+		{"CLI that is not a read-only script", target{Type: "cli", Query: "HGETALL tally:votes:band"}, "read-only script"},
+		{"script writing", script("return redis.call('HINCRBY', 'tally:votes:band', 'x', 1)"), "read commands"},
+		{"script reading an unknown prefix", script("return redis.call('HVALS', 'tally:votes:1m:' .. 5)"), "not one the consumer writes"},
+		{"script calling nothing", script("return 1"), "reads nothing"},
 	} {
-		if err := match(layout, tc.key, tc.command); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("match(%q, %q) = %v, want an error containing %q", tc.key, tc.command, err, tc.want)
+		if err := checkQuery(layout, tc.q); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: checkQuery = %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
-	if err := match(layout, "tally:votes:10s:1795460000", "hgetall"); err != nil {
-		t.Errorf("a bucket key was rejected: %v", err)
+	for _, ok := range []target{
+		command("tally:votes:10s:1795460000", "hgetall"),
+		script("return redis.call('HVALS', 'tally:votes:10s:' .. (redis.call('TIME')[1] - 10))"),
+	} {
+		if err := checkQuery(layout, ok); err != nil {
+			t.Errorf("%+v was rejected: %v", ok, err)
+		}
 	}
 }
