@@ -19,6 +19,8 @@ function fill(template) {
   return template.replace(/\{(\w+)\}/g, (_, name) => contract.examples[name]);
 }
 
+const READS = ['total', 'by_band', 'band_albums'];
+
 test('every key the API reads matches the contract, with its type and the API as a reader', () => {
   const band = contract.examples.band;
   for (const [name, built, type] of [
@@ -31,6 +33,11 @@ test('every key the API reads matches the contract, with its type and the API as
     assert.equal(k.type, type, name);
     assert.ok(k.readers.includes('api'), `${name} does not list the api among its readers`);
   }
+});
+
+test('the contract lists the api as a reader of exactly the keys it reads', () => {
+  const listed = contract.keys.filter((k) => k.readers.includes('api')).map((k) => k.name);
+  assert.deepEqual(listed.sort(), [...READS].sort());
 });
 
 test('the fields the API relies on: bands in by_band, albums in band_albums', () => {
