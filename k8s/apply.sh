@@ -136,7 +136,8 @@ shared_password() { # name: the password tally-data already has, or a new one
   v=$(secret_value tally-data "$1" password)
   [[ -n $v ]] && echo "$v" || random
 }
-ensure_secret redis-auth "password=$(shared_password redis-auth)" tally-data tally tally-monitoring
+ensure_secret redis-auth "password=$(shared_password redis-auth)" tally-data tally
+ensure_secret redis-grafana "password=$(shared_password redis-grafana)" tally-data tally-monitoring
 ensure_secret mongodb-auth "username=tally password=$(shared_password mongodb-auth)" tally-data tally
 ensure_secret grafana-admin "password=$(random)" tally-monitoring
 

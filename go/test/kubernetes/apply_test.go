@@ -190,15 +190,20 @@ func TestApply(t *testing.T) {
 		value := func(ns, name, key string) string {
 			return k.must("", "get", "secret", name, "-n", ns, "-o", "jsonpath={.data."+key+"}")
 		}
-		redis := value("tally-data", "redis-auth", "password")
-		for _, ns := range []string{"tally", "tally-monitoring"} {
-			if got := value(ns, "redis-auth", "password"); got != redis || redis == "" {
-				t.Errorf("redis-auth in %s differs from tally-data's", ns)
+		for _, shared := range []struct{ name, server, client string }{
+			{"redis-auth", "tally-data", "tally"},
+			{"redis-grafana", "tally-data", "tally-monitoring"},
+			{"mongodb-auth", "tally-data", "tally"},
+		} {
+			server := value(shared.server, shared.name, "password")
+			if server == "" || value(shared.client, shared.name, "password") != server {
+				t.Errorf("%s in %s is empty or differs from %s's", shared.name, shared.client, shared.server)
 			}
 		}
-		if value("tally", "mongodb-auth", "password") != value("tally-data", "mongodb-auth", "password") {
-			t.Error("mongodb-auth differs between tally and tally-data")
+		if value("tally-data", "redis-auth", "password") == value("tally-data", "redis-grafana", "password") {
+			t.Error("Grafana's Redis password is the consumer's")
 		}
+		redis := value("tally-data", "redis-auth", "password")
 		k.apply("apply")
 		if got := value("tally-data", "redis-auth", "password"); got != redis {
 			t.Error("a second apply changed the Redis password")
