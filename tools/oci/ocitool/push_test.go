@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// The settings' precedence and the tags, against go-containerregistry's in-process registry
+// (k8s/images/imagetest pushes the real images to a real registry).
+func TestPushPrecedenceAndTags(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	dir := t.TempDir()
+	img, done, err := buildImage(imageSpec{Layers: []string{testLayer(t, dir, "app", "app")}, OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	layoutDir := filepath.Join(dir, "layout")
+	digest, err := writeLayout(layoutDir, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The environment beats the rule's defaults; a flag beats the environment. --tag replaces
+	// the rule's tags.
+	t.Setenv("TALLY_REGISTRY", host)
+	t.Setenv("TALLY_REPOSITORY", "from-env")
+	var out bytes.Buffer
+	args := []string{
+		"--default-registry", "registry.invalid", "--default-repository", "from-rule", "--default-tag", "latest",
+		"--repository", "from-flag", "--tag", "v1", "--tag", "v2", "--image", "app=" + layoutDir,
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := pushCommand(context.Background(), logger, args, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := host + "/from-flag/app@" + digest.String() + "\n"
+	if out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
+	}
+	repo, err := name.NewRepository(host + "/from-flag/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(tags, ",") != "v1,v2" {
+		t.Errorf("tags %q, want v1,v2 (the rule's latest replaced)", tags)
+	}
+	for _, tag := range tags {
+		desc, err := remote.Head(repo.Tag(tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if desc.Digest != digest {
+			t.Errorf("%s points at %s, want %s", tag, desc.Digest, digest)
+		}
+	}
+}
+
+func TestPushRejectsBadArguments(t *testing.T) {
+	t.Setenv("TALLY_REGISTRY", "")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, args := range [][]string{
+		{"--image", "app=some-layout"}, // no registry anywhere
+		{"--registry", "127.0.0.1:1", "--image", "no-equals-sign"},
+		{"--registry", "127.0.0.1:1", "stray-argument"},
+	} {
+		if err := pushCommand(context.Background(), logger, args, io.Discard); err == nil {
+			t.Errorf("push %q succeeded", args)
+		}
+	}
+}
