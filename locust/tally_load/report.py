@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tally_load.counts import CountsCheck
+from tally_load.procstat import Usage
 from tally_load.profiles import Plan
 from tally_load.promtext import ServerTime
 from tally_load.stats import RouteSummary, Sample, per_second, percentile
@@ -62,9 +63,11 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else math.inf
 
 
-def verdict(grpc: RouteSummary, wasm: RouteSummary, plan: Plan, server: dict[str, ServerTime] | None = None) -> list[str]:
+def verdict(grpc: RouteSummary, wasm: RouteSummary, plan: Plan, server: dict[str, ServerTime] | None = None,
+            cpu_us: dict[str, float] | None = None) -> list[str]:
     """The answers to "which route was faster, and why; when to use each", from this run. server
-    holds each route's own request-duration histogram over the run, when it could be read."""
+    holds each route's own request-duration histogram over the run, cpu_us the CPU its processes
+    spent per request, when they could be read."""
     lines = []
     load = f"{max(p.users for p in plan.phases) * plan.rate:g} votes/s per route" + (" at the peak" if len(plan.phases) > 1 else "")
     p50 = _ratio(grpc.p50_ms, wasm.p50_ms)
@@ -118,6 +121,12 @@ def verdict(grpc: RouteSummary, wasm: RouteSummary, plan: Plan, server: dict[str
             f"average for gRPC (p99 at most {_ms(g.p99_le_ms)} ms) and {_ms(w.mean_ms)} ms for Wasm (p99 at most "
             f"{_ms(w.p99_le_ms)} ms): {g.mean_ms - w.mean_ms:+.1f} ms. Locust's figures add its Python client and "
             "the loopback network on top, the same for both routes."
+        )
+    if cpu_us and all(r in cpu_us for r in ROUTES):
+        why += (
+            f" CPU per request of the route's own processes: {cpu_us['grpc']:.0f} µs on the gRPC route "
+            f"(grpc-front + grpc-producer) against {cpu_us['wasm']:.0f} µs on the Wasm route (wasmedge), "
+            f"{_ratio(cpu_us['grpc'], cpu_us['wasm']):.1f}×."
         )
     why += (
         " Where the time goes, profiled: [performance.md](../../performance.md#where-the-time-goes); the Wasm "
@@ -225,7 +234,7 @@ def plot(out: Path, samples: list[Sample], start: float) -> None:
 
 def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[RouteSummary], e2e: EndToEnd,
           samples: list[Sample], start: float, how: str, server: dict[str, ServerTime] | None = None,
-          conditions: str = "") -> str:
+          conditions: str = "", processes: list[Usage] | None = None, cpu_us: dict[str, float] | None = None) -> str:
     """Writes every file of the report and returns the text for the terminal."""
     plot(out, samples, start)
     with open(out / "summary.csv", "w", newline="") as f:
@@ -241,7 +250,7 @@ def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[R
             for r in e2e.counts.rows:
                 w.writerow([r.key, r.field, r.accepted, r.counted, r.ok])
     by_route = {s.route: s for s in summaries}
-    answers = verdict(by_route["grpc"], by_route["wasm"], plan, server)
+    answers = verdict(by_route["grpc"], by_route["wasm"], plan, server, cpu_us)
     (out / "summary.json").write_text(json.dumps({
         "title": title, "plan": plan.describe(), "targets": targets,
         "routes": [{**asdict(s), "error_rate": s.error_rate} for s in summaries],
@@ -249,6 +258,8 @@ def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[R
                        "counts": [asdict(r) | {"ok": r.ok} for r in (e2e.counts.rows if e2e.counts else [])],
                        "accept_to_counted": [asdict(d) for d in e2e.delays]},
         "server_time": {r: asdict(t) for r, t in (server or {}).items()},
+        "cpu_us_per_request": cpu_us or {},
+        "processes": [asdict(u) for u in processes or []],
         "conditions": conditions,
         "verdict": answers,
     }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -265,6 +276,9 @@ def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[R
         "sent too and counted apart: refused means a 400 naming the expected field.", "",
         "![latency over time](latency_over_time.png)", "",
         "![latency distribution](latency_distribution.png)", "",
+        *(["CPU by process while the load ran (the busiest; cores):", "",
+            "| process | pid | cores |", "|---|---:|---:|",
+            *[f"| {u.name} | {u.pid} | {u.cores:.2f} |" for u in processes], ""] if processes else []),
         "## End to end: what the consumer counted", "",
         counts_text(e2e), "",
         "## Which route was faster, and why; when to use gRPC and when Wasm", "",

@@ -29,6 +29,7 @@ import locustfile
 from tally_load import counts, report
 from tally_load.mongowire import Mongo
 from tally_load.profiles import PROFILES, Plan, parse_duration, plan
+from tally_load.procstat import route_cpu_us, snapshot, usage
 from tally_load.promtext import scrape, server_time
 from tally_load.resp import Redis
 from tally_load.stats import Sample, summarize
@@ -226,9 +227,12 @@ def main(argv: list[str]) -> int:
     quiet_before = cpu_busy()
     time.sleep(3)
     metrics_before, busy_before, cpu_before = metrics(hosts), cpu_busy(), time.process_time()
+    procs_before, t_before = snapshot(), time.time()
     quiet = cores(quiet_before, busy_before, cpus)
     samples, start, end = run_load(the_plan, hosts, out)
     metrics_after, busy_after, cpu_after = metrics(hosts), cpu_busy(), time.process_time()
+    window = time.time() - t_before
+    processes = usage(procs_before, snapshot(), window)
     server = None
     if metrics_before and metrics_after:
         server = {r: server_time(metrics_before[r], metrics_after[r]) for r in report.ROUTES}
@@ -244,12 +248,14 @@ def main(argv: list[str]) -> int:
             "with runs made under a similar load."
         )
     summaries = [summarize(route, samples, end - start) for route in report.ROUTES]
+    requests = {s.route: s.votes_sent + s.invalid_sent for s in summaries}
+    cpu_us = route_cpu_us(processes, window, requests)
     e2e = end_to_end(hosts, layout, samples, before, start, args.settle)
     how = "tools/bazel run //locust:load -- " + shlex.join(argv)
     title = args.title or f"Locust {args.profile} run, {started:%Y-%m-%d %H:%M} UTC"
     text = report.write(out, title=title, plan=the_plan, targets={k: v for k, v in hosts.items() if v},
                         summaries=summaries, e2e=e2e, samples=samples, start=start, how=how, server=server,
-                        conditions=conditions)
+                        conditions=conditions, processes=processes[:10], cpu_us=cpu_us)
     print("\n" + text + f"\n\nreport: {out / 'report.md'}")
     refused_wrong = sum(s.invalid_sent - s.invalid_refused for s in summaries)
     local = args.target == "local"

@@ -73,3 +73,9 @@ def test_server_time_splits_route_from_client():
     assert "histograms" not in report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY)[1]
     fit = report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY)[-1]
     assert "within 130 ms (under the 1 s in which a click still feels fluid)" in fit
+
+
+def test_cpu_per_request_of_each_route():
+    why = report.verdict(summary("grpc", 20.0, 130.0), summary("wasm", 17.5, 120.0), STEADY,
+                         cpu_us={"grpc": 450.0, "wasm": 90.0})[1]
+    assert "450 µs on the gRPC route (grpc-front + grpc-producer) against 90 µs on the Wasm route (wasmedge), 5.0×" in why
