@@ -25,22 +25,20 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// images reads name -> layout directory from the variables named ("name=layout ..."), which the
-// BUILD file fills: IMAGES is what //k8s:push pushes, RUN_ONLY images only run_test.go runs.
-func images(t *testing.T, vars ...string) map[string]layout {
+// images reads name -> layout directory from IMAGES ("name=layout ..."), which the BUILD file
+// fills from k8s/images.bzl: what //k8s:push pushes.
+func images(t *testing.T) map[string]layout {
 	t.Helper()
 	out := map[string]layout{}
-	for _, v := range vars {
-		for _, item := range strings.Fields(os.Getenv(v)) {
-			name, dir, ok := strings.Cut(item, "=")
-			if !ok {
-				t.Fatalf("%s: bad item %q", v, item)
-			}
-			out[name] = layout{dir: runfile(dir)}
+	for _, item := range strings.Fields(os.Getenv("IMAGES")) {
+		name, dir, ok := strings.Cut(item, "=")
+		if !ok {
+			t.Fatalf("IMAGES: bad item %q", item)
 		}
+		out[name] = layout{dir: runfile(dir)}
 	}
 	if len(out) == 0 {
-		t.Fatalf("%v are empty", vars)
+		t.Fatal("IMAGES is empty")
 	}
 	return out
 }
@@ -167,7 +165,7 @@ func (r registry) get(t *testing.T, path, accept string) (*http.Response, []byte
 }
 
 func TestPushToARealRegistry(t *testing.T) {
-	imgs := images(t, "IMAGES")
+	imgs := images(t)
 	reg := startRegistry(t)
 	args := []string{"--registry", reg.addr, "--repository", "tally-test", "--tag", "test"}
 

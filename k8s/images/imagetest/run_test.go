@@ -86,7 +86,7 @@ var runCases = []runCase{
 // and LLVM, node_modules, the Vue build, CA certificates) must be in the image for the probe
 // to answer.
 func TestImagesRun(t *testing.T) {
-	imgs := images(t, "IMAGES", "RUN_ONLY")
+	imgs := images(t)
 	bwrap, err := exec.LookPath("bwrap")
 	if err != nil {
 		t.Fatalf("bwrap is not on PATH: %v", err)
@@ -140,7 +140,7 @@ func TestImagesRun(t *testing.T) {
 // module that serves when WasmEdge runs it. No such runtime is here, so the toolchain's own
 // wasmedge runs the module from the unpacked image.
 func TestWasmModuleImage(t *testing.T) {
-	l := images(t, "IMAGES")["wasm-module"]
+	l := images(t)["wasm-module"]
 	if l.dir == "" {
 		t.Fatal("no wasm-module image")
 	}
