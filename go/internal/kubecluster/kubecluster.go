@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tally-voting/tally/go/internal/stack"
 )
@@ -375,14 +376,32 @@ func (c *Cluster) InstallCRDs(ctx context.Context, dir string) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no CRDs (*.yaml) in %s", dir)
 	}
+	var names []string
 	for _, f := range files {
 		// Server-side: large CRDs (Strimzi's Kafka) exceed client-side apply's annotation limit.
-		if _, err := c.Kubectl(ctx, "", "apply", "--server-side", "-f", f); err != nil {
+		out, err := c.Kubectl(ctx, "", "apply", "--server-side", "-f", f, "-o", "name")
+		if err != nil {
 			return err
 		}
+		names = append(names, strings.Fields(out)...)
 	}
-	_, err := c.Kubectl(ctx, "", "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-	return err
+	// Polled rather than `kubectl wait`, which fails on a CRD whose status is not written yet.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, name := range names {
+		for {
+			out, err := c.Kubectl(ctx, "", "get", name, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+			if err == nil && out == "True" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s is not Established: %v %s", name, err, out)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // AddVolumes stands in for a StorageClass provisioner: a real cluster makes StatefulSets'

@@ -7,6 +7,9 @@ package kubernetes_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,21 +79,87 @@ func tail(s string, n int) string {
 	return s
 }
 
-// apply runs k8s/apply.sh, the script behind //k8s:apply and //k8s:diff.
-func (k *cluster) apply(mode string) string {
+// apply runs k8s/apply.sh, the script behind //k8s:apply and //k8s:diff, on rendered manifests.
+func (k *cluster) apply(mode string, r rendered, extra ...string) string {
 	k.t.Helper()
-	args := []string{runfile(k.t, "APPLY"), mode, runfile(k.t, "MANIFESTS"), runfile(k.t, "REFS"),
-		"unused", "--kubeconfig", k.c.Kubeconfig}
-	if mode == "apply" {
-		// kwok nodes never pull: there is no registry to push to.
-		args = append(args, "--skip-push", "--timeout", "120s")
-	}
-	cmd := exec.CommandContext(k.ctx, "bash", args...)
-	out, err := cmd.CombinedOutput()
+	args := append([]string{runfile(k.t, "APPLY"), mode, r.manifests, r.refs, runfile(k.t, "PUSH"),
+		"--kubeconfig", k.c.Kubeconfig}, extra...)
+	out, err := exec.CommandContext(k.ctx, "bash", args...).CombinedOutput()
 	if err != nil {
 		k.t.Fatalf("k8s/apply.sh %s: %v\n%s", mode, err, out)
 	}
 	return string(out)
+}
+
+// rendered is a render's output: the manifests and the refs of our images ("name ref" lines).
+type rendered struct{ manifests, refs string }
+
+// forRegistry copies Bazel's render with our images' registry/repository prefix replaced by
+// addr/tally, as --//k8s:registry=addr renders it, so //k8s:apply pushes to a test registry.
+func forRegistry(t *testing.T, r rendered, addr string) rendered {
+	t.Helper()
+	refs, err := os.ReadFile(r.refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.Fields(strings.SplitN(string(refs), "\n", 2)[0])
+	if len(first) != 2 {
+		t.Fatalf("%s: first line %q is not \"name ref\"", r.refs, first)
+	}
+	prefix := first[1][:strings.LastIndex(first[1], "/")+1] // docker.io/tally/
+	dir := t.TempDir()
+	out := rendered{filepath.Join(dir, "manifests.yaml"), filepath.Join(dir, "manifests.refs")}
+	for from, to := range map[string]string{r.manifests: out.manifests, r.refs: out.refs} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, []byte(strings.ReplaceAll(string(data), prefix, addr+"/tally/")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// startRegistry runs Debian's docker-registry (the Distribution registry) on a free loopback port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.yml")
+	err = os.WriteFile(config, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n",
+		filepath.Join(dir, "storage"), addr)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command("docker-registry", "serve", config)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("docker-registry: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("docker-registry log:\n%s", logs.String())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not start: %v\n%s", err, logs.String())
+		}
+	}
 }
 
 func TestApply(t *testing.T) {
@@ -105,9 +174,38 @@ func TestApply(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// What //k8s:apply does, pushing to a registry on loopback instead of Docker Hub.
+	registry := startRegistry(t)
+	r := forRegistry(t, rendered{runfile(t, "MANIFESTS"), runfile(t, "REFS")}, registry)
 	started := time.Now()
-	out := k.apply("apply")
+	out := k.apply("apply", r, "--timeout", "120s")
 	t.Logf("k8s/apply.sh apply took %v:\n%s", time.Since(started).Round(time.Millisecond), tail(out, 4<<10))
+
+	t.Run("the images are pushed by digest and the pods run them", func(t *testing.T) {
+		refs, err := os.ReadFile(r.refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := k.must("", "get", "pods", "-A", "-o", "jsonpath={.items[*].spec.containers[*].image}")
+		for _, line := range strings.Split(strings.TrimSpace(string(refs)), "\n") {
+			name, ref, _ := strings.Cut(line, " ")
+			repo, digest, _ := strings.Cut(strings.TrimPrefix(ref, registry+"/"), "@")
+			req, _ := http.NewRequest(http.MethodHead, "http://"+registry+"/v2/"+repo+"/manifests/"+digest, nil)
+			req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Content-Digest") != digest {
+				t.Errorf("%s: the registry answers %s with digest %q for %s", name, resp.Status, resp.Header.Get("Docker-Content-Digest"), ref)
+			}
+			// The module-only image is pushed for WasmEdge RuntimeClass nodes; nothing runs it here.
+			if name != "wasm-module" && !strings.Contains(running, ref) {
+				t.Errorf("no pod runs %s (%s)", ref, name)
+			}
+		}
+	})
 
 	t.Run("every manifest is accepted", func(t *testing.T) {
 		rendered, err := os.ReadFile(runfile(t, "MANIFESTS"))
@@ -204,14 +302,14 @@ func TestApply(t *testing.T) {
 			t.Error("Grafana's Redis password is the consumer's")
 		}
 		redis := value("tally-data", "redis-auth", "password")
-		k.apply("apply")
+		k.apply("apply", r, "--skip-push", "--timeout", "120s")
 		if got := value("tally-data", "redis-auth", "password"); got != redis {
 			t.Error("a second apply changed the Redis password")
 		}
 	})
 
 	t.Run("diff after apply shows no changes", func(t *testing.T) {
-		if out := k.apply("diff"); !strings.Contains(out, "no changes") {
+		if out := k.apply("diff", r); !strings.Contains(out, "no changes") {
 			t.Errorf("k8s/apply.sh diff right after apply:\n%s", out)
 		}
 	})
