@@ -36,9 +36,8 @@ while (($#)); do
   esac
 done
 
-# Paths from bazel run are relative to the runfiles; the user's kubeconfig is relative to where
-# they ran the command.
-# The push launcher finds its own files through RUNFILES_DIR: ours, which hold them.
+# Bazel passes runfiles paths; the push launcher finds its own files through RUNFILES_DIR (ours
+# hold them). A relative --kubeconfig is relative to where the command was run.
 RUNFILES_DIR=$(cd "${RUNFILES_DIR:-$0.runfiles}" && pwd)
 export RUNFILES_DIR
 runfiles=$RUNFILES_DIR/_main
