@@ -12,7 +12,14 @@ def _kube_binaries_impl(rctx):
     script = rctx.path(rctx.attr.script)
     rctx.path(rctx.attr.versions)  # a dependency of the rule: a version bump refetches
     rctx.report_progress("building the test control plane once per machine (tools/kube/provision.sh)")
-    result = rctx.execute(["bash", str(script)], timeout = 3600, quiet = False)
+    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
+    result = rctx.execute(
+        ["bash", str(script)],
+        # Go needs a build cache; a repository rule's environment need not have a HOME for it.
+        environment = {"GOCACHE": tally_home + "/kube/go-build"},
+        timeout = 3600,
+        quiet = False,
+    )
     if result.return_code != 0:
         fail("kube_binaries: tools/kube/provision.sh failed:\n%s" % result.stderr)
     out = result.stdout.strip().splitlines()[-1]
