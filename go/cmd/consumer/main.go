@@ -12,9 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +27,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/votelog"
 )
 
@@ -36,23 +35,12 @@ import (
 const DefaultMemoryLimit = 32 << 20
 
 func main() {
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bad configuration", "err", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("consumer failed", "err", err)
-		os.Exit(1)
-	}
+	service.Main("consumer", configFromEnv, func(c Config) slog.Level { return c.LogLevel }, run)
 }
 
 // run consumes until ctx ends, then finishes the batches in hand, commits, leaves the group and
 // returns nil.
-func run(ctx context.Context, cfg Config) error {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Most of what a backlog's batches allocate is garbage at once; a soft limit makes the
 		// collector run before the heap doubles, keeping the peak RSS under 60 MiB with

@@ -11,9 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +22,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/front"
 	"github.com/tally-voting/tally/go/internal/httpapi"
+	"github.com/tally-voting/tally/go/internal/service"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -37,8 +35,6 @@ type Config struct {
 	LogLevel        slog.Level
 	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
 	Pprof bool
-	// Logger is set by main, not read from the environment.
-	Logger *slog.Logger
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -55,24 +51,12 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "grpc-front: bad settings: %v\n", err)
-		os.Exit(2)
-	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := run(ctx, cfg); err != nil {
-		cfg.Logger.Error("grpc-front stopped with an error", "error", err.Error())
-		os.Exit(1)
-	}
+	service.Main("grpc-front", configFromEnv, func(c Config) slog.Level { return c.LogLevel }, run)
 }
 
 // run serves until ctx is done, then closes the listener, lets requests in flight finish (each
 // one's CastVote included) and closes the gRPC connection.
-func run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// One connection for every request; gRPC multiplexes concurrent calls over it.
 	conn, err := grpc.NewClient(cfg.ProducerTarget, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -11,10 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +24,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/produce"
+	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/voterpc"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
@@ -43,8 +41,6 @@ type Config struct {
 	LogLevel          slog.Level
 	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
 	Pprof bool
-	// Logger is set by main, not read from the environment.
-	Logger *slog.Logger
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -64,24 +60,12 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "grpc-producer: bad settings: %v\n", err)
-		os.Exit(2)
-	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := run(ctx, cfg); err != nil {
-		cfg.Logger.Error("grpc-producer stopped with an error", "error", err.Error())
-		os.Exit(1)
-	}
+	service.Main("grpc-producer", configFromEnv, func(c Config) slog.Level { return c.LogLevel }, run)
 }
 
 // run serves until ctx is done, then stops taking calls, lets calls in flight finish (their
 // records are acknowledged by then), closes the Kafka writer and returns.
-func run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen for gRPC: %w", err)

@@ -12,12 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/httpapi"
+	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/webproxy"
 )
 
@@ -28,8 +27,6 @@ type Config struct {
 	API             *url.URL
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
-	// Logger is set by main, not read from the environment.
-	Logger *slog.Logger
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -53,23 +50,11 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := configFromEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "web: bad settings: %v\n", err)
-		os.Exit(2)
-	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := run(ctx, cfg); err != nil {
-		cfg.Logger.Error("web stopped with an error", "error", err.Error())
-		os.Exit(1)
-	}
+	service.Main("web", configFromEnv, func(c Config) slog.Level { return c.LogLevel }, run)
 }
 
 // run serves until ctx is done, then shuts down gracefully.
-func run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if _, err := os.Stat(cfg.WebRoot); err != nil {
 		return fmt.Errorf("WEB_ROOT: %w", err)
 	}

@@ -67,10 +67,9 @@ func TestRunServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg) }()
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 
 	var resp *http.Response
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -99,8 +98,7 @@ func TestRunServesAndStops(t *testing.T) {
 
 func TestRunFailsWithoutWebRoot(t *testing.T) {
 	cfg, _ := configFromEnv(env(map[string]string{"WEB_ROOT": filepath.Join(t.TempDir(), "none")}))
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "WEB_ROOT") {
+	if err := run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "WEB_ROOT") {
 		t.Errorf("run: %v, want an error naming WEB_ROOT", err)
 	}
 }
