@@ -207,6 +207,18 @@ func TestApply(t *testing.T) {
 		}
 	})
 
+	t.Run("pods meet the restricted Pod Security Standard", func(t *testing.T) {
+		// The namespaces enforce it (and warn on the Strimzi namespace): apply printed no warning...
+		if strings.Contains(out, "PodSecurity") {
+			t.Errorf("apply reported Pod Security warnings:\n%s", out)
+		}
+		// ...and the enforcement is real: a pod that may run as root is refused.
+		pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: rooted, namespace: tally}\nspec:\n  containers: [{name: c, image: \"example.invalid/c:1\"}]\n"
+		if out, err := k.kubectl(pod, "apply", "--server-side", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(out, "PodSecurity") {
+			t.Errorf("a pod without a securityContext was not refused in namespace tally: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("every manifest is accepted", func(t *testing.T) {
 		rendered, err := os.ReadFile(runfile(t, "MANIFESTS"))
 		if err != nil {
