@@ -1,5 +1,6 @@
 // Package grafana_test checks Grafana as code against the contracts it depends on: the
-// provisioned data source and the Redis key layout the consumer writes (proto/redis_keys.json).
+// provisioned data source and the Redis key layout the consumer writes (proto/redis_keys.json),
+// both ways: the dashboards read only keys the layout lets Grafana read, and every such key.
 package grafana_test
 
 import (
@@ -80,8 +81,11 @@ func loadLayout(t *testing.T) []keyMatcher {
 	return out
 }
 
+// read records the layout's keys the dashboards read, by name.
+type read map[string]bool
+
 // match returns nil when command reads key as the layout allows Grafana to, or says why not.
-func match(layout []keyMatcher, key, command string) error {
+func (r read) match(layout []keyMatcher, key, command string) error {
 	typ, ok := readCommands[strings.ToLower(command)]
 	if !ok || typ == "" {
 		return fmt.Errorf("command %q is not one of the read commands %v", command, readCommands)
@@ -96,6 +100,7 @@ func match(layout []keyMatcher, key, command string) error {
 		if k.typ != typ {
 			return fmt.Errorf("key %q is a %s, but %s reads a %s", key, k.typ, command, typ)
 		}
+		r[k.name] = true
 		return nil
 	}
 	return fmt.Errorf("key %q is not one the consumer writes (proto/redis_keys.json)", key)
@@ -109,13 +114,13 @@ var (
 // checkQuery checks one panel query: a data-source command on a key, or a CLI query that is a
 // read-only script (EVAL_RO, so Redis refuses writes) whose every call reads a key Grafana may
 // read. A key built by concatenation ('tally:votes:10s:' .. bucket) must be a template's prefix.
-func checkQuery(layout []keyMatcher, q target) error {
+func (r read) checkQuery(layout []keyMatcher, q target) error {
 	switch q.Type {
 	case "command":
 		if q.Query != "" {
 			return fmt.Errorf("a command query with a raw query %q", q.Query)
 		}
-		return match(layout, q.KeyName, q.Command)
+		return r.match(layout, q.KeyName, q.Command)
 	case "cli":
 		m := scriptQuery.FindStringSubmatch(q.Query)
 		if m == nil {
@@ -136,7 +141,7 @@ func checkQuery(layout []keyMatcher, q target) error {
 			if concatenated {
 				key += "0" // stands for the computed rest: one placeholder segment
 			}
-			if err := match(layout, key, command); err != nil {
+			if err := r.match(layout, key, command); err != nil {
 				return fmt.Errorf("script: %w", err)
 			}
 		}
@@ -180,9 +185,10 @@ func provisionedUID(t *testing.T) string {
 	return m[0][1]
 }
 
-func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
+func TestDashboardsReadExactlyGrafanasKeys(t *testing.T) {
 	layout := loadLayout(t)
 	uid := provisionedUID(t)
+	reads := read{}
 	files := strings.Fields(os.Getenv("DASHBOARDS"))
 	if len(files) == 0 {
 		t.Fatal("no dashboards ($DASHBOARDS)")
@@ -216,7 +222,7 @@ func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
 				if q.Datasource == nil || q.Datasource.UID != uid || q.Datasource.Type != "redis-datasource" {
 					t.Errorf("%s query %s: data source %+v, want redis-datasource %q", where, q.RefID, q.Datasource, uid)
 				}
-				if err := checkQuery(layout, q); err != nil {
+				if err := reads.checkQuery(layout, q); err != nil {
 					t.Errorf("%s query %s: %v", where, q.RefID, err)
 				}
 				streams = streams || q.Streaming
@@ -227,6 +233,12 @@ func TestDashboardsQueryOnlyTheConsumersKeys(t *testing.T) {
 		}
 		if live < 2 {
 			t.Errorf("%s: %d live (streaming) panels, want at least 2", f, live)
+		}
+	}
+	// The other way round: a key the layout says Grafana reads is read by some panel.
+	for _, k := range layout {
+		if k.grafana && !reads[k.name] {
+			t.Errorf("proto/redis_keys.json lists grafana among the readers of %s, but no dashboard reads it", k.name)
 		}
 	}
 }
@@ -252,7 +264,7 @@ func TestCheckQueryRejects(t *testing.T) {
 		{"script reading an unknown prefix", script("return redis.call('HVALS', 'tally:votes:1m:' .. 5)"), "not one the consumer writes"},
 		{"script calling nothing", script("return 1"), "reads nothing"},
 	} {
-		if err := checkQuery(layout, tc.q); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := (read{}).checkQuery(layout, tc.q); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: checkQuery = %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
@@ -260,7 +272,7 @@ func TestCheckQueryRejects(t *testing.T) {
 		command("tally:votes:10s:1795460000", "hgetall"),
 		script("return redis.call('HVALS', 'tally:votes:10s:' .. (redis.call('TIME')[1] - 10))"),
 	} {
-		if err := checkQuery(layout, ok); err != nil {
+		if err := (read{}).checkQuery(layout, ok); err != nil {
 			t.Errorf("%+v was rejected: %v", ok, err)
 		}
 	}
