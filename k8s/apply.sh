@@ -81,7 +81,11 @@ if [[ $mode == diff ]]; then
   missing=$(namespaces | awk '/^  name: / {print $2}' | while read -r ns; do
     k get namespace "$ns" >/dev/null 2>&1 || echo "$ns"
   done)
-  [[ -z $missing ]] || die "namespaces $(echo $missing) do not exist yet: everything would be created (run //k8s:apply)"
+  if [[ -n $missing ]]; then
+    log "namespaces $(echo $missing) do not exist yet: apply would create every object"
+    k apply --dry-run=client -f "$manifests" -o name | sed 's/^/  create  /' >&2
+    exit 0
+  fi
   show_diff
   exit 0
 fi

@@ -177,6 +177,19 @@ func TestApply(t *testing.T) {
 	// What //k8s:apply does, pushing to a registry on loopback instead of Docker Hub.
 	registry := startRegistry(t)
 	r := forRegistry(t, rendered{runfile(t, "MANIFESTS"), runfile(t, "REFS")}, registry)
+
+	renderedObjects, err := os.ReadFile(r.manifests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := len(regexp.MustCompile(`(?m)^kind: `).FindAll(renderedObjects, -1))
+
+	t.Run("diff on a cluster without Tally lists every object", func(t *testing.T) {
+		out := k.apply("diff", r)
+		if n := strings.Count(out, "  create  "); n != objects || !strings.Contains(out, "create  deployment.apps/consumer") {
+			t.Errorf("diff before the first apply lists %d objects to create, want all %d:\n%s", n, objects, out)
+		}
+	})
 	started := time.Now()
 	out := k.apply("apply", r, "--timeout", "120s")
 	t.Logf("k8s/apply.sh apply took %v:\n%s", time.Since(started).Round(time.Millisecond), tail(out, 4<<10))
@@ -220,14 +233,9 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("every manifest is accepted", func(t *testing.T) {
-		rendered, err := os.ReadFile(runfile(t, "MANIFESTS"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := len(regexp.MustCompile(`(?m)^kind: `).FindAll(rendered, -1))
-		got := strings.Fields(k.must("", "get", "-f", runfile(t, "MANIFESTS"), "-o", "name"))
-		if len(got) != want || want < 40 {
-			t.Errorf("the cluster has %d of the %d rendered objects: %v", len(got), want, got)
+		got := strings.Fields(k.must("", "get", "-f", r.manifests, "-o", "name"))
+		if len(got) != objects || objects < 40 {
+			t.Errorf("the cluster has %d of the %d rendered objects: %v", len(got), objects, got)
 		}
 	})
 
