@@ -7,6 +7,7 @@ package kubernetes_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +121,40 @@ func forRegistry(t *testing.T, r rendered, addr string) rendered {
 		}
 	}
 	return out
+}
+
+// startRedis runs the toolchain's redis-server with args on a free loopback port and returns
+// the port.
+func startRedis(t *testing.T, args []string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command("redis-server", append(args, "--port", port, "--bind", "127.0.0.1", "--dir", t.TempDir(), "--save", "")...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("redis-server log:\n%s", logs.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not start:\n%s", logs.String())
+		}
+	}
 }
 
 // startRegistry runs Debian's docker-registry (the Distribution registry) on a free loopback port.
@@ -301,6 +337,93 @@ func TestApply(t *testing.T) {
 		bad := "apiVersion: kafka.strimzi.io/v1\nkind: KafkaTopic\nmetadata: {name: bad, namespace: tally-kafka, labels: {strimzi.io/cluster: tally}}\nspec: {partitions: 0}\n"
 		if out, err := k.kubectl(bad, "apply", "--server-side", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(out, "partitions") {
 			t.Errorf("a KafkaTopic with 0 partitions was not refused by the schema: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("Grafana's Redis user reads the dashboard's keys and nothing else", func(t *testing.T) {
+		// Redis as the StatefulSet runs it (its args from the cluster, passwords filled in), the
+		// toolchain's redis-server being the image's version.
+		var args []string
+		raw := k.must("", "get", "statefulset", "redis", "-n", "tally-data", "-o", "jsonpath={.spec.template.spec.containers[0].args}")
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			t.Fatalf("redis args %q: %v", raw, err)
+		}
+		const admin, grafana = "admin-test-password", "grafana-test-password"
+		for i := range args {
+			args[i] = strings.NewReplacer("$(REDIS_PASSWORD)", admin, "$(GRAFANA_PASSWORD)", grafana).Replace(args[i])
+		}
+		cli := startRedis(t, args)
+		as := func(user, password string, command ...string) string {
+			out, err := exec.Command("redis-cli", append([]string{"-p", cli, "--user", user, "--pass", password, "--no-auth-warning"}, command...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("redis-cli %v: %v\n%s", command, err, out)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		// The script reads the last complete bucket; the current one holds the same votes so
+		// that crossing a 10 s boundary before the script runs changes nothing.
+		now := time.Now().Unix()
+		last, current := strconv.FormatInt(now-now%10-10, 10), strconv.FormatInt(now-now%10, 10)
+		for _, c := range [][]string{
+			{"HSET", "tally:votes:10s:" + current, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
+			{"SET", "tally:votes:total", "7"},
+			{"HSET", "tally:votes:band", "Alux Nahual", "3", "Bohemia Suburbana", "4"},
+			{"HSET", "tally:votes:album", "Alux Nahual — Conquista", "3"},
+			{"HSET", "tally:votes:10s:" + last, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
+			{"SET", "tally:applied:votes:0", "41"},
+		} {
+			as("default", admin, c...)
+		}
+
+		type panel struct {
+			Title   string `json:"title"`
+			Targets []struct{ Type, Command, KeyName, Query string } `json:"targets"`
+		}
+		var panels []panel
+		for _, f := range strings.Fields(os.Getenv("DASHBOARDS")) {
+			var dash struct{ Panels []panel }
+			data, err := os.ReadFile(filepath.Join(os.Getenv("TEST_SRCDIR"), f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &dash); err != nil {
+				t.Fatal(err)
+			}
+			panels = append(panels, dash.Panels...)
+		}
+		if len(panels) == 0 {
+			t.Fatal("no dashboard panels ($DASHBOARDS)")
+		}
+		script := regexp.MustCompile(`^EVAL_RO "(.*)" 0$`)
+		for _, p := range panels {
+			for _, q := range p.Targets {
+				var out string
+				if q.Type == "cli" {
+					m := script.FindStringSubmatch(q.Query)
+					if m == nil {
+						t.Fatalf("%s: query %q", p.Title, q.Query)
+					}
+					out = as("grafana", grafana, "EVAL_RO", m[1], "0")
+				} else {
+					out = as("grafana", grafana, strings.ToUpper(q.Command), q.KeyName)
+				}
+				if out == "" || strings.Contains(out, "ERR") || strings.Contains(out, "NOPERM") {
+					t.Errorf("%s: Grafana's user got %q", p.Title, out)
+				}
+				if p.Title == "Votes per 10 seconds" && out != "7" {
+					t.Errorf("%s: %q, want 7 (the last complete bucket's votes)", p.Title, out)
+				}
+			}
+		}
+		for _, denied := range [][]string{
+			{"HINCRBY", "tally:votes:band", "Alux Nahual", "1"},
+			{"GET", "tally:applied:votes:0"},
+			{"EVAL", "return 1", "0"},
+			{"FLUSHALL"},
+		} {
+			if out := as("grafana", grafana, denied...); !strings.Contains(out, "NOPERM") {
+				t.Errorf("Grafana's user may run %v: %q", denied, out)
+			}
 		}
 	})
 
