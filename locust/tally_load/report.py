@@ -194,6 +194,15 @@ def counts_text(e2e: EndToEnd) -> str:
     return "\n".join(lines)
 
 
+def _readable_log_axis(axis) -> None:
+    """Plain numbers at 1, 2 and 5 of each decade: latencies span only one or two decades."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(out: Path, samples: list[Sample], start: float) -> None:
     import matplotlib
 
@@ -208,6 +217,7 @@ def plot(out: Path, samples: list[Sample], start: float) -> None:
     ax.set_xlabel("seconds into the run")
     ax.set_ylabel("latency, ms (per second)")
     ax.set_yscale("log")
+    _readable_log_axis(ax.yaxis)
     ax.set_title("POST /votes latency over time, valid votes")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -222,6 +232,7 @@ def plot(out: Path, samples: list[Sample], start: float) -> None:
             ax.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))], color=color, label=f"{route} (n={len(lat)})")
             ax.axvline(percentile(lat, 99), color=color, linestyle=":", alpha=0.7)
     ax.set_xscale("log")
+    _readable_log_axis(ax.xaxis)
     ax.set_xlabel("latency, ms (dotted: p99)")
     ax.set_ylabel("share of votes at or below")
     ax.set_title("POST /votes latency distribution (CDF), valid votes")

@@ -251,11 +251,12 @@ def main(argv: list[str]) -> int:
     requests = {s.route: s.votes_sent + s.invalid_sent for s in summaries}
     cpu_us = route_cpu_us(processes, window, requests)
     e2e = end_to_end(hosts, layout, samples, before, start, args.settle)
-    how = "tools/bazel run //locust:load -- " + shlex.join(argv)
+    # The target that ran this (//locust:load_fresh_stack says so), for the report's rerun line.
+    how = f"tools/bazel run {os.environ.get('TALLY_LOAD_TARGET', '//locust:load')} -- " + shlex.join(argv)
     title = args.title or f"Locust {args.profile} run, {started:%Y-%m-%d %H:%M} UTC"
     text = report.write(out, title=title, plan=the_plan, targets={k: v for k, v in hosts.items() if v},
                         summaries=summaries, e2e=e2e, samples=samples, start=start, how=how, server=server,
-                        conditions=conditions, processes=processes[:10], cpu_us=cpu_us)
+                        conditions=conditions, processes=[u for u in processes[:10] if u.cores >= 0.005], cpu_us=cpu_us)
     print("\n" + text + f"\n\nreport: {out / 'report.md'}")
     refused_wrong = sum(s.invalid_sent - s.invalid_refused for s in summaries)
     local = args.target == "local"
