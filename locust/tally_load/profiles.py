@@ -24,10 +24,6 @@ class Plan:
     phases: tuple[Phase, ...]
 
     @property
-    def seconds(self) -> float:
-        return sum(p.seconds for p in self.phases)
-
-    @property
     def offered_votes(self) -> float:
         """Votes each route is offered over the whole run."""
         return sum(p.users * p.seconds for p in self.phases) * self.rate

@@ -9,7 +9,7 @@ def test_profiles_offer_both_routes_the_same_load():
     assert steady.offered_votes == 50 * 60 * 5.0
     spike = plan("spike", users=100, seconds=30)
     assert spike.phases == (Phase(10, 10), Phase(100, 10), Phase(10, 10))
-    assert spike.seconds == 30
+    assert spike.offered_votes == (10 + 100 + 10) * 10 * 5.0
     assert plan("smoke", users=3, rate=1.5, seconds=8).phases == (Phase(3, 8),)
     assert "per route 3 users for 8 s (4.5 votes/s)" in plan("smoke", users=3, rate=1.5, seconds=8).describe()
     with pytest.raises(ValueError, match="unknown profile"):
