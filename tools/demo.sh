@@ -58,12 +58,14 @@ if ! grep -q '^Ctrl-C stops everything' "$log"; then
   echo "demo: the stack was not ready after 300 s; see $log" >&2
   exit 1
 fi
+servers=$(sed -n '/^ready in/,/^Ctrl-C stops everything/{/^  /p}' "$log")
 declare -A addr
-while read -r name address; do
+# The address is the first word after the name; some lines say more after it.
+while read -r name address _; do
   addr[$name]=$address
-done < <(sed -n '/^ready in/,/^Ctrl-C stops everything/{/^  /p}' "$log")
+done <<<"$servers"
 echo "demo: stack $(grep -m1 '^ready in' "$log")"
-for name in "${!addr[@]}"; do printf '  %-14s %s\n' "$name" "${addr[$name]}"; done | sort
+echo "$servers"
 
 targets=(--grpc-url "${addr[grpc-front]}" --wasm-url "${addr[wasm-producer]}"
   --redis-url "${addr[redis]}" --mongo-url "${addr[mongo]}")
