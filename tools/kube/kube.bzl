@@ -51,11 +51,12 @@ def _crd_files(rctx, folder):
 
 def _strimzi_crds_impl(rctx):
     # Strimzi's CRDs are test data, not part of the project: read from $STRIMZI_CRDS, else from
-    # the machine's shared folder beside the checkout. Whichever is found is also kept in
+    # the machine's shared folder (TALLY_SHARED, which tools/toolchain/enter finds beside the
+    # checkout or one of its parents). Whichever is found is also kept in
     # $TALLY_HOME/shared/strimzi-crds, so a clone elsewhere on the machine (CI's) finds them too.
-    workspace = rctx.path(Label("//:MODULE.bazel")).dirname
     cache = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally") + "/shared/strimzi-crds"
-    candidates = [rctx.os.environ.get("STRIMZI_CRDS", ""), "%s/shared/strimzi-crds" % workspace.dirname, cache]
+    shared = rctx.os.environ.get("TALLY_SHARED", "")
+    candidates = [rctx.os.environ.get("STRIMZI_CRDS", ""), shared + "/strimzi-crds" if shared else "", cache]
     src, found = None, []
     for candidate in [c for c in candidates if c]:
         found = _crd_files(rctx, candidate)
@@ -77,7 +78,7 @@ exports_files(["crds"], visibility = ["//visibility:public"])
 
 strimzi_crds = repository_rule(
     implementation = _strimzi_crds_impl,
-    environ = ["STRIMZI_CRDS", "TALLY_HOME"],
+    environ = ["STRIMZI_CRDS", "TALLY_HOME", "TALLY_SHARED"],
 )
 
 def _kube_extension_impl(_mctx):
