@@ -327,19 +327,7 @@ func (c *Cluster) do(ctx context.Context, method, path string, in, out any) erro
 // insecureOK is a GET that must answer 200 from a component's self-signed /healthz.
 func insecureOK(ctx context.Context, url string) error {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
+	return stack.ClientOK(ctx, client, url)
 }
 
 // freePorts returns n loopback ports that were free a moment ago, all different.

@@ -77,12 +77,15 @@ func grpcServing(ctx context.Context, addr string) error {
 }
 
 // HTTPOK is a GET that must answer 200: the readiness check of HTTP services.
-func HTTPOK(ctx context.Context, url string) error {
+func HTTPOK(ctx context.Context, url string) error { return ClientOK(ctx, http.DefaultClient, url) }
+
+// ClientOK is HTTPOK through client (one that accepts a component's self-signed certificate, say).
+func ClientOK(ctx context.Context, client *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -142,18 +142,6 @@ func eventually(ctx context.Context, t *testing.T, within time.Duration, what st
 	}
 }
 
-func getStatus(url string) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
-}
-
 const validVote = `{"name":"Alux Nahual","album":"Alux Nahual","year":1983,"rank":1}`
 
 // A request whose body is still arriving when SIGTERM comes is answered 202; new connections are
@@ -161,7 +149,7 @@ const validVote = `{"name":"Alux Nahual","album":"Alux Nahual","year":1983,"rank
 func frontSIGTERM(ctx context.Context, t *testing.T, cfg stack.Config) {
 	addr := freeAddr(t)
 	front := startProcess(t, cfg.GRPCFront, "HTTP_ADDR="+addr, "PRODUCER_GRPC_TARGET="+cfg.GRPCProducerAddr())
-	eventually(ctx, t, 30*time.Second, "front ready", func() error { return getStatus("http://" + addr + "/readyz") })
+	eventually(ctx, t, 30*time.Second, "front ready", func() error { return stack.HTTPOK(ctx, "http://"+addr+"/readyz") })
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -313,12 +301,12 @@ func kafkaDown(ctx context.Context, t *testing.T, cfg stack.Config, s *stack.Sta
 		t.Logf("503 in %v", took.Round(time.Millisecond))
 	}
 	eventually(ctx, t, 10*time.Second, "front /readyz fails while Kafka is down", func() error {
-		if getStatus(url+"/readyz") == nil {
+		if stack.HTTPOK(ctx, url+"/readyz") == nil {
 			return fmt.Errorf("still ready")
 		}
 		return nil
 	})
-	if err := getStatus(url + "/healthz"); err != nil {
+	if err := stack.HTTPOK(ctx, url+"/healthz"); err != nil {
 		t.Fatalf("/healthz while Kafka is down: %v", err)
 	}
 	select {
@@ -336,7 +324,7 @@ func kafkaDown(ctx context.Context, t *testing.T, cfg stack.Config, s *stack.Sta
 		}
 		return nil
 	})
-	eventually(ctx, t, 10*time.Second, "front ready again", func() error { return getStatus(url + "/readyz") })
+	eventually(ctx, t, 10*time.Second, "front ready again", func() error { return stack.HTTPOK(ctx, url+"/readyz") })
 }
 
 // readTopic reads every record of the votes topic.

@@ -376,7 +376,7 @@ func TestApply(t *testing.T) {
 		}
 
 		type panel struct {
-			Title   string `json:"title"`
+			Title   string                                           `json:"title"`
 			Targets []struct{ Type, Command, KeyName, Query string } `json:"targets"`
 		}
 		var panels []panel
