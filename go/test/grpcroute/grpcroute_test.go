@@ -38,21 +38,7 @@ func TestGRPCRoute(t *testing.T) {
 	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	procs, err := cfg.Servers(stack.GRPCFrontName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs stacktest.LogBuffer
-	s, err := stack.Start(ctx, &logs, procs)
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, logs.String())
-	}
-	defer s.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
-		}
-	}()
+	s := stacktest.Start(ctx, t, cfg, stack.GRPCFrontName)
 
 	t.Run("front finishes requests in flight on SIGTERM", func(t *testing.T) { frontSIGTERM(ctx, t, cfg) })
 	t.Run("producer finishes calls in flight on SIGTERM", func(t *testing.T) { producerSIGTERM(ctx, t, cfg) })

@@ -25,21 +25,7 @@ func TestWasmRoute(t *testing.T) {
 	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	procs, err := cfg.Servers(stack.WasmProducerName, stack.ConsumerName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs stacktest.LogBuffer
-	s, err := stack.Start(ctx, &logs, procs)
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, logs.String())
-	}
-	defer s.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
-		}
-	}()
+	s := stacktest.Start(ctx, t, cfg, stack.WasmProducerName, stack.ConsumerName)
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", cfg.Ports.Redis)})
 	defer rdb.Close()
 

@@ -6,6 +6,7 @@ package stacktest
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -51,6 +52,28 @@ func Config(tb testing.TB) stack.Config {
 		Web:            path("STACK_WEB"),
 		WebDist:        path("STACK_WEB_DIST"),
 	}
+}
+
+// Start starts the named servers of cfg (with what they need) for t, stops them when t ends, and
+// prints their logs if t failed.
+func Start(ctx context.Context, t testing.TB, cfg stack.Config, names ...string) *stack.Stack {
+	t.Helper()
+	procs, err := cfg.Servers(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs LogBuffer
+	s, err := stack.Start(ctx, &logs, procs)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", logs.String())
+		}
+	})
+	return s
 }
 
 // LogBuffer collects the output of several processes at once; tests print it when they fail.
