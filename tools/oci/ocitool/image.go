@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,13 +50,9 @@ func imageCommand(args []string) error {
 	if *specPath == "" || *out == "" || *digestOut == "" {
 		return errors.New("image: --spec, --out and --digest are required")
 	}
-	raw, err := os.ReadFile(*specPath)
+	spec, err := readSpec[imageSpec](*specPath)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
-	}
-	var spec imageSpec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return fmt.Errorf("image: parse %s: %w", *specPath, err)
 	}
 	img, done, err := buildImage(spec)
 	if err != nil {

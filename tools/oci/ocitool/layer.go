@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,13 +65,9 @@ func layerCommand(args []string) error {
 	if *specPath == "" || *out == "" {
 		return errors.New("layer: --spec and --out are required")
 	}
-	raw, err := os.ReadFile(*specPath)
+	spec, err := readSpec[layerSpec](*specPath)
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
-	}
-	var spec layerSpec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return fmt.Errorf("layer: parse %s: %w", *specPath, err)
 	}
 	f, err := os.Create(*out)
 	if err != nil {

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -42,4 +43,17 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q (want layer, image or push)", args[0])
 	}
+}
+
+// readSpec reads the JSON spec a rule of defs.bzl wrote for a command.
+func readSpec[T any](path string) (T, error) {
+	var spec T
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return spec, err
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return spec, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return spec, nil
 }
