@@ -21,17 +21,17 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import gevent
+import pymongo
+import redis
 from locust import constant_throughput
 from locust.env import Environment
 from locust.stats import CSV_STATS_INTERVAL_SEC, PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
 import locustfile
 from tally_load import counts, report
-from tally_load.mongowire import Mongo
 from tally_load.profiles import PROFILES, Plan, parse_duration, plan
 from tally_load.procstat import route_cpu_us, snapshot, usage
 from tally_load.promtext import scrape, server_time
-from tally_load.resp import Redis
 from tally_load.stats import Sample, summarize
 
 # The local stack (//:up's ports), or the variables `stack exec` sets for tests.
@@ -167,15 +167,24 @@ def metrics(hosts: dict) -> dict | None:
         return None
 
 
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+
+
+def hash_counts(r: redis.Redis, key: str) -> dict[str, int]:
+    """A counts hash (field -> votes) as integers."""
+    return {field: int(votes) for field, votes in r.hgetall(key).items()}
+
+
 def end_to_end(hosts: dict, layout: counts.KeyLayout, samples: list[Sample], before: dict | None,
                load_start: float, settle_s: float) -> report.EndToEnd:
     if before is None:
         return report.EndToEnd(None, skipped="no Redis address for this target (--redis-url)")
     expected = counts.accepted(layout, samples)
     stopped = time.monotonic()
-    with Redis(hosts["redis"]) as r:
+    with redis_client(hosts["redis"]) as r:
         while True:
-            after = {key: r.hgetall(key) for key in expected}
+            after = {key: hash_counts(r, key) for key in expected}
             check = counts.check(expected, before, after)
             if check.ok or time.monotonic() - stopped > settle_s:
                 break
@@ -188,10 +197,12 @@ def end_to_end(hosts: dict, layout: counts.KeyLayout, samples: list[Sample], bef
     found: dict[str, tuple[str, float]] = {}
     since = datetime.fromtimestamp(load_start - 5, timezone.utc)
     # Filtered by accept time, not by id: FerretDB evaluates $in over thousands of ids per document.
-    with Mongo(hosts["mongo"]) as m:
-        for doc in m.find("tally", "logs", {"accepted_at": {"$gte": since}}, {"accepted_at": 1, "counted_at": 1, "route": 1}):
+    with pymongo.MongoClient(hosts["mongo"], tz_aware=True, serverSelectionTimeoutMS=10_000) as m:
+        logs = m["tally"]["logs"].find({"accepted_at": {"$gte": since}}, {"accepted_at": 1, "counted_at": 1, "route": 1},
+                                       batch_size=10_000)
+        for doc in logs:
             if doc["_id"] in accepted:
-                found[doc["_id"]] = (doc["route"], (doc["counted_at"] - doc["accepted_at"]) * 1000)
+                found[doc["_id"]] = (doc["route"], (doc["counted_at"] - doc["accepted_at"]).total_seconds() * 1000)
     for route in report.ROUTES:
         ids = [i for i, r in accepted.items() if r == route]
         e2e.delays.append(report.Delay.of(
@@ -216,8 +227,8 @@ def main(argv: list[str]) -> int:
     layout = counts.KeyLayout.load(Path(args.keys))
     before = None
     if hosts["redis"]:
-        with Redis(hosts["redis"]) as r:
-            before = {key: r.hgetall(key) for key in (layout.by_band, layout.by_album)}
+        with redis_client(hosts["redis"]) as r:
+            before = {key: hash_counts(r, key) for key in (layout.by_band, layout.by_album)}
 
     started = datetime.now(timezone.utc)
     out = out_dir(args, started)
