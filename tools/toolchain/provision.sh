@@ -184,6 +184,9 @@ provision_bazelrc() {
     # Registries come from this machine's own configuration, never from the checkout.
     [[ -n $goproxy ]] && printf 'common --repo_env=GOPROXY=%s\n' "$goproxy"
     [[ -n $npm_registry ]] && printf 'common --repo_env=npm_config_registry=%s\n' "$npm_registry"
+    # A Bazel server started in another root, or before a restage, would go on running the old
+    # tools; a startup option naming this one makes the client restart it (same output base).
+    printf 'startup --host_jvm_args=-Dtally.toolchain=%s-%s\n' "$key" "$staged"
   } >"$root/etc/tally/toolchain.bazelrc"
   {
     [[ -n $goproxy ]] && printf 'GOPROXY=%s\n' "$goproxy"
