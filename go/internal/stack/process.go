@@ -222,8 +222,18 @@ func (s *Stack) StartOne(ctx context.Context, name string) error {
 	return nil
 }
 
+// KillOne SIGKILLs one process's group, as a crashed machine would end it: no shutdown, no
+// flush. StartOne starts it again.
+func (s *Stack) KillOne(name string) error {
+	return s.stopOne(name, syscall.SIGKILL)
+}
+
 // StopOne stops one process: SIGTERM to its group, SIGKILL after StopTimeout.
 func (s *Stack) StopOne(name string) error {
+	return s.stopOne(name, syscall.SIGTERM)
+}
+
+func (s *Stack) stopOne(name string, sig syscall.Signal) error {
 	s.mu.Lock()
 	r, ok := s.running[name]
 	if ok {
@@ -234,7 +244,7 @@ func (s *Stack) StopOne(name string) error {
 		return fmt.Errorf("stack: %q is not running", name)
 	}
 	pgid := -r.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	_ = syscall.Kill(pgid, sig)
 	select {
 	case <-r.done:
 	case <-time.After(StopTimeout):
