@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs the shared vote cases in wasmedge: vote_cases_wasm_test.sh <module.wasm> <vote_cases.json>
+# Runs the shared vote cases in wasmedge:
+#   vote_cases_wasm_test.sh <module.wasm> <vote_cases.json> <ballot.json>
 set -euo pipefail
 
 wasm=$PWD/$1
 cases=$2
+ballot=$3
 
 # A platform mix-up would hand us a host ELF that still "passes"; insist on a Wasm module
 # (magic "\0asm", version 1).
@@ -17,5 +19,6 @@ fi
 # preopened directory ("Operation not permitted"), so the module gets a real copy to read.
 scratch=${TEST_TMPDIR:-$(mktemp -d)}
 cp -L "$cases" "$scratch/vote_cases.json"
+cp -L "$ballot" "$scratch/ballot.json"
 cd "$scratch"
-exec wasmedge --dir .:. "$wasm" vote_cases.json
+exec wasmedge --dir .:. "$wasm" vote_cases.json ballot.json

@@ -76,17 +76,22 @@ pub fn bad_request(err: &http::Error) -> Response {
 
 /// Validates a vote and gives it its id: the client's Idempotency-Key, or a UUIDv7 made from
 /// `now_ms` and `random`. `now_ms` is also its accept time.
+/// With a `ballot`, a well-formed vote must also be on it (format rules first, then the ballot).
 pub fn vote(
     head: &Head,
     body: &[u8],
     now_ms: i64,
     random: [u8; uuid::RANDOM_BYTES],
+    ballot: Option<&vote::Ballot>,
 ) -> Result<VoteRecord, Response> {
     let key = idempotency_key(&head.idempotency_keys).map_err(|reason| {
         error(400, &format!("{IDEMPOTENCY_KEY}: {reason}"), Some(IDEMPOTENCY_KEY))
     })?;
-    let vote = vote::parse(body, utc_year(now_ms))
-        .map_err(|err| error(400, &err.to_string(), Some(&err.field)))?;
+    let field_error = |err: vote::FieldError| error(400, &err.to_string(), Some(&err.field));
+    let vote = vote::parse(body, utc_year(now_ms)).map_err(field_error)?;
+    if let Some(ballot) = ballot {
+        ballot.check(&vote).map_err(field_error)?;
+    }
     let vote_id = key.unwrap_or_else(|| uuid::v7(now_ms as u64, random).to_string());
     Ok(VoteRecord { vote, vote_id, accepted_at_unix_ms: now_ms })
 }
@@ -96,27 +101,40 @@ pub fn accepted(vote_id: &str) -> Response {
     json(202, format!("{{\"id\":{}}}", quote(vote_id)))
 }
 
-/// The answer when Kafka did not take the vote: 503 with Retry-After for what may pass.
+/// The answer when Kafka did not take the vote: 503 with Retry-After for what may pass. The body
+/// says nothing of the error itself (broker addresses, codes): the caller logs that.
 pub fn not_written(err: &kafka::Error) -> Response {
     if err.is_transient() {
         let message =
-            format!("vote queue unavailable ({err}); retry later with the same {IDEMPOTENCY_KEY}");
+            format!("vote queue unavailable; retry later with the same {IDEMPOTENCY_KEY}");
         error(503, &message, None).header("Retry-After", RETRY_AFTER)
     } else {
-        error(500, &format!("internal error: {err}"), None)
+        internal_error()
     }
+}
+
+/// The answer to a connection beyond the producer's limit, given at once before closing it.
+pub fn too_many_connections() -> Response {
+    error(503, "too many connections; retry later", None).header("Retry-After", RETRY_AFTER)
+}
+
+/// 500 with no detail: what went wrong goes to the log, not to the client.
+pub fn internal_error() -> Response {
+    error(500, "internal error", None)
 }
 
 pub fn healthz() -> Response {
     json(200, r#"{"status":"ok"}"#.to_owned())
 }
 
-/// 200 when the producer can reach Kafka, else 503 with the reason.
-pub fn readyz(ready: bool, status: &str) -> Response {
+/// 200 when the producer can reach Kafka, else 503 (the reason, with broker addresses, is the
+/// producer's log's business, not the client's).
+pub fn readyz(ready: bool) -> Response {
     if ready {
         json(200, r#"{"status":"ready"}"#.to_owned())
     } else {
-        error(503, &format!("not ready: {status}"), None).header("Retry-After", RETRY_AFTER)
+        error(503, "not ready: the vote queue is unreachable", None)
+            .header("Retry-After", RETRY_AFTER)
     }
 }
 
@@ -265,7 +283,7 @@ mod tests {
     #[test]
     fn makes_a_record_with_a_uuidv7() {
         let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}\r\n"));
-        let record = vote(&h, VALID, NOW, [7; uuid::RANDOM_BYTES]).unwrap();
+        let record = vote(&h, VALID, NOW, [7; uuid::RANDOM_BYTES], None).unwrap();
         assert_eq!(record.vote.name, "Alux Nahual");
         assert_eq!(record.accepted_at_unix_ms, NOW);
         assert_eq!(record.vote_id, uuid::v7(NOW as u64, [7; 10]).to_string());
@@ -279,10 +297,10 @@ mod tests {
     fn uses_a_valid_idempotency_key() {
         let key = "contract-1/key with spaces~";
         let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}Idempotency-Key: {key}\r\n\r\n"));
-        assert_eq!(vote(&h, VALID, NOW, [0; 10]).unwrap().vote_id, key);
+        assert_eq!(vote(&h, VALID, NOW, [0; 10], None).unwrap().vote_id, key);
         let long = "k".repeat(128);
         let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}Idempotency-Key: {long}\r\n\r\n"));
-        assert_eq!(vote(&h, VALID, NOW, [0; 10]).unwrap().vote_id, long);
+        assert_eq!(vote(&h, VALID, NOW, [0; 10], None).unwrap().vote_id, long);
     }
 
     #[test]
@@ -296,7 +314,7 @@ mod tests {
         ];
         for header in bad {
             let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}{header}\r\n"));
-            let r = vote(&h, VALID, NOW, [0; 10]).unwrap_err();
+            let r = vote(&h, VALID, NOW, [0; 10], None).unwrap_err();
             let (message, field) = body_of(&r);
             assert_eq!((r.status, field.as_deref()), (400, Some(IDEMPOTENCY_KEY)), "{header:?}");
             assert!(message.starts_with("Idempotency-Key: "), "{message}");
@@ -306,14 +324,30 @@ mod tests {
     #[test]
     fn names_the_wrong_field() {
         let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}\r\n"));
-        let r = vote(&h, br#"{"name":"a","album":"b","year":2028,"rank":1}"#, NOW, [0; 10])
+        let r = vote(&h, br#"{"name":"a","album":"b","year":2028,"rank":1}"#, NOW, [0; 10], None)
             .unwrap_err();
         assert_eq!(
             body_of(&r),
             ("year: must be from 1900 to 2027".to_owned(), Some("year".to_owned()))
         );
-        let r = vote(&h, b"[]", NOW, [0; 10]).unwrap_err();
+        let r = vote(&h, b"[]", NOW, [0; 10], None).unwrap_err();
         assert_eq!(body_of(&r).1.as_deref(), Some("body"));
+    }
+
+    #[test]
+    fn checks_the_ballot_after_the_format_rules() {
+        let ballot = vote::Ballot::parse(
+            br#"{"bands":[{"name":"Alux Nahual","albums":[{"album":"Conquista","year":1982}]}]}"#,
+        )
+        .unwrap();
+        let h = head(&format!("POST /votes HTTP/1.1\r\n{JSON}\r\n"));
+        let field =
+            |body: &[u8]| body_of(&vote(&h, body, NOW, [0; 10], Some(&ballot)).unwrap_err()).1;
+        assert_eq!(field(VALID).as_deref(), Some("album"));
+        let off = br#"{"name":"Nobody","album":"Conquista","year":1982,"rank":0}"#;
+        assert_eq!(field(off).as_deref(), Some("rank"));
+        let on = br#"{"name":"Alux Nahual","album":"Conquista","year":1982,"rank":1}"#;
+        assert!(vote(&h, on, NOW, [0; 10], Some(&ballot)).is_ok());
     }
 
     #[test]
@@ -321,10 +355,15 @@ mod tests {
         let r = not_written(&kafka::Error::TimedOut);
         assert_eq!(r.status, 503);
         assert!(r.headers.contains(&("Retry-After", "1".to_owned())));
-        assert_eq!(not_written(&kafka::Error::Rejected { code: 10 }).status, 500);
-        assert_eq!(readyz(false, "kafka down").status, 503);
-        assert_eq!(body_of(&readyz(false, "kafka down")).0, "not ready: kafka down");
-        assert_eq!(readyz(true, "").status, 200);
+        assert_eq!(
+            body_of(&r).0,
+            "vote queue unavailable; retry later with the same Idempotency-Key"
+        );
+        let r = not_written(&kafka::Error::Rejected { code: 10 });
+        assert_eq!((r.status, body_of(&r).0.as_str()), (500, "internal error"));
+        assert_eq!(readyz(false).status, 503);
+        assert_eq!(body_of(&readyz(false)).0, "not ready: the vote queue is unreachable");
+        assert_eq!(readyz(true).status, 200);
     }
 
     #[test]

@@ -13,6 +13,24 @@ use crate::kafka;
 pub struct Settings {
     pub listen: SocketAddrV4,
     pub kafka: kafka::Config,
+    /// The ballot file votes are checked against (a path the module can open: WasmEdge must
+    /// preopen its directory with --dir); `None` when TALLY_BALLOT is unset or `off`.
+    pub ballot: Option<String>,
+    pub limits: Limits,
+}
+
+/// How the producer bounds slow, idle and too many clients (docs/api.md, "Hostile clients").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection must send a whole request head within this of opening (or of its first byte
+    /// after an idle keep-alive wait), or it is closed.
+    pub header_timeout_ms: u64,
+    /// ... and the body within this of the head.
+    pub body_timeout_ms: u64,
+    /// A keep-alive connection with no request under way is closed after this.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; a new one beyond gets 503 with Retry-After at once.
+    pub max_connections: usize,
 }
 
 /// The variables that are wrong, each with why.
@@ -28,7 +46,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// The variables read, with their defaults, for `--help`-like messages and docs/wasm.md.
-pub const VARIABLES: [(&str, &str, &str); 11] = [
+pub const VARIABLES: [(&str, &str, &str); 16] = [
     ("LISTEN_ADDR", "0.0.0.0:8081", "IPv4 address and port to serve HTTP on"),
     ("KAFKA_BROKERS", "127.0.0.1:9092", "bootstrap brokers, host:port, comma-separated"),
     ("KAFKA_BATCH_TIMEOUT", "5ms", "how long a partition's batch waits for more votes"),
@@ -40,6 +58,11 @@ pub const VARIABLES: [(&str, &str, &str); 11] = [
     ("KAFKA_RETRY_BACKOFF", "250ms", "pause before reconnecting or retrying"),
     ("KAFKA_PARTITIONER", "murmur2", "murmur2 (the Go producer's) or hash (kafka-go's FNV-1a)"),
     ("KAFKA_CLIENT_ID", "tally-wasm-producer", "client id in the brokers' logs"),
+    ("TALLY_BALLOT", "off", "the ballot file (proto/ballot.json) in a preopened dir, or off"),
+    ("HTTP_HEADER_TIMEOUT", "5s", "time for a connection to send a whole request head"),
+    ("HTTP_BODY_TIMEOUT", "10s", "time for the body, from the end of its head"),
+    ("HTTP_IDLE_TIMEOUT", "30s", "an idle keep-alive connection is closed after this"),
+    ("HTTP_MAX_CONNECTIONS", "16384", "connections at once; beyond, a quick 503"),
 ];
 
 /// Reads the settings through `get` (the process environment in the binary, a map in tests).
@@ -87,6 +110,11 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error>
     duration("KAFKA_WRITE_TIMEOUT", &mut kafka.request_timeout_ms);
     duration("KAFKA_DELIVERY_TIMEOUT", &mut kafka.delivery_timeout_ms);
     duration("KAFKA_RETRY_BACKOFF", &mut kafka.retry_backoff_ms);
+    let mut limits =
+        Limits { header_timeout_ms: 0, body_timeout_ms: 0, idle_timeout_ms: 0, max_connections: 0 };
+    duration("HTTP_HEADER_TIMEOUT", &mut limits.header_timeout_ms);
+    duration("HTTP_BODY_TIMEOUT", &mut limits.body_timeout_ms);
+    duration("HTTP_IDLE_TIMEOUT", &mut limits.idle_timeout_ms);
     let mut count = |name: &str, slot: &mut usize, max: usize| match value(name).parse() {
         Ok(n) if (1..=max).contains(&n) => *slot = n,
         _ => check(name, Some(format!("want an integer from 1 to {max}"))),
@@ -94,6 +122,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error>
     count("KAFKA_BATCH_MAX_RECORDS", &mut kafka.batch_max_records, 100_000);
     count("KAFKA_BATCH_MAX_BYTES", &mut kafka.batch_max_bytes, 64 << 20);
     count("KAFKA_MAX_IN_FLIGHT", &mut kafka.max_in_flight, 100);
+    count("HTTP_MAX_CONNECTIONS", &mut limits.max_connections, 1 << 20);
     match value("KAFKA_PARTITIONER").parse() {
         Ok(p) => kafka.partitioner = p,
         Err(err) => check("KAFKA_PARTITIONER", Some(format!("{err}"))),
@@ -103,9 +132,11 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error>
         check("KAFKA_WRITE_TIMEOUT", Some("too long".into()));
     }
 
+    let ballot = Some(value("TALLY_BALLOT")).filter(|path| path != crate::vote::BALLOT_OFF);
+
     match (listen, brokers) {
         (Ok(listen), Ok(bootstrap)) if errors.is_empty() && !bootstrap.is_empty() => {
-            Ok(Settings { listen, kafka: kafka::Config { bootstrap, ..kafka } })
+            Ok(Settings { listen, kafka: kafka::Config { bootstrap, ..kafka }, ballot, limits })
         }
         _ => Err(Error(errors)),
     }
@@ -144,6 +175,16 @@ mod tests {
         assert_eq!(s.kafka.bootstrap, vec![("127.0.0.1".to_owned(), 9092)]);
         assert_eq!(s.kafka.linger_ms, 5);
         assert_eq!(s.kafka.partitioner, kafka::Partitioner::Murmur2);
+        assert_eq!(s.ballot, None);
+        let limits = Limits {
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 16_384,
+        };
+        assert_eq!(s.limits, limits);
+        let s = from_env(env(&[("TALLY_BALLOT", "/ballot/ballot.json")])).unwrap();
+        assert_eq!(s.ballot.as_deref(), Some("/ballot/ballot.json"));
     }
 
     #[test]

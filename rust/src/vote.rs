@@ -4,7 +4,7 @@
 //! votes and report the same field for every rejected body. Where Go's behaviour is an accident of
 //! encoding/json (duplicate names, U+FFFD for bad UTF-8 in names), we copy it on purpose.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::json::{self, Value};
@@ -47,6 +47,9 @@ pub enum Reason {
     TooLong,
     NotAnInteger,
     OutOfRange { min: i64, max: i64 },
+    NotABandOnTheBallot,
+    NotAnAlbumOfTheBand,
+    NotTheAlbumsYear { year: i32 },
 }
 
 impl fmt::Display for Reason {
@@ -65,6 +68,13 @@ impl fmt::Display for Reason {
             Reason::TooLong => write!(f, "must be at most {TEXT_MAX_CHARS} characters"),
             Reason::NotAnInteger => f.write_str("must be an integer"),
             Reason::OutOfRange { min, max } => write!(f, "must be from {min} to {max}"),
+            Reason::NotABandOnTheBallot => f.write_str("is not a band on the ballot"),
+            Reason::NotAnAlbumOfTheBand => {
+                f.write_str("is not an album of this band on the ballot")
+            }
+            Reason::NotTheAlbumsYear { year } => {
+                write!(f, "must be {year}, the album's year on the ballot")
+            }
         }
     }
 }
@@ -97,6 +107,93 @@ pub fn parse(body: &[u8], clock_year: i32) -> Result<Vote, FieldError> {
         year: integer(&fields, "year", YEAR_MIN, i64::from(clock_year) + 1)?,
         rank: integer(&fields, "rank", RANK_MIN, RANK_MAX)?,
     })
+}
+
+/// The ballot setting (TALLY_BALLOT) that turns the ballot off, as in Go's `vote.BallotOff`.
+pub const BALLOT_OFF: &str = "off";
+
+/// The contest's ballot (proto/ballot.json): bands, their albums, each album's year. A vote that
+/// passed [`parse`] passes the ballot when its band is on it, its album is one of that band's and
+/// its year is that album's; Go's `vote.Ballot` decides the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ballot {
+    years: HashMap<String, HashMap<String, i32>>,
+}
+
+impl Ballot {
+    /// Reads a ballot in proto/ballot.json's shape, refusing what Go's `vote.ParseBallot`
+    /// refuses: unknown members, no bands, a band without albums, a name a vote could never
+    /// carry (untrimmed, empty, too long), a name listed twice, a year before 1900.
+    pub fn parse(bytes: &[u8]) -> Result<Ballot, String> {
+        let file = json::parse(bytes).map_err(|err| format!("decode: {err}"))?;
+        let members = |value: Value<'_>, allowed: &[&str], what: &str| -> Result<(), String> {
+            let mut names = value.members().ok_or(format!("{what} is not an object"))?;
+            match names.find(|(name, _)| !allowed.contains(&name.as_str())) {
+                Some((name, _)) => Err(format!("decode: unknown field {name:?} in {what}")),
+                None => Ok(()),
+            }
+        };
+        members(file, &["description", "bands"], "the ballot")?;
+        let bands = file.get("bands").and_then(Value::elements).ok_or("no bands")?;
+        let mut years = HashMap::new();
+        for band in bands {
+            members(band, &["name", "albums"], "a band")?;
+            let name = band.get("name").and_then(Value::as_string).unwrap_or_default();
+            ballot_text(&name).map_err(|why| format!("band {name:?}: {why}"))?;
+            let mut albums = HashMap::new();
+            for album in band.get("albums").and_then(Value::elements).into_iter().flatten() {
+                members(album, &["album", "year"], "an album")?;
+                let title = album.get("album").and_then(Value::as_string).unwrap_or_default();
+                ballot_text(&title).map_err(|why| format!("album {title:?} of {name:?}: {why}"))?;
+                let year: i32 = album
+                    .get("year")
+                    .and_then(Value::as_number)
+                    .and_then(|n| n.parse().ok())
+                    .ok_or(format!("album {title:?} of {name:?}: no integer year"))?;
+                if i64::from(year) < YEAR_MIN {
+                    return Err(format!("album {title:?} of {name:?}: year {year} is before 1900"));
+                }
+                if albums.insert(title.clone(), year).is_some() {
+                    return Err(format!("album {title:?} of {name:?} is listed twice"));
+                }
+            }
+            if albums.is_empty() {
+                return Err(format!("band {name:?} has no albums"));
+            }
+            if years.insert(name.clone(), albums).is_some() {
+                return Err(format!("band {name:?} is listed twice"));
+            }
+        }
+        if years.is_empty() {
+            return Err("no bands".to_owned());
+        }
+        Ok(Ballot { years })
+    }
+
+    /// The first of name, album, year that is off the ballot, if any.
+    pub fn check(&self, vote: &Vote) -> Result<(), FieldError> {
+        let albums = self
+            .years
+            .get(&vote.name)
+            .ok_or_else(|| FieldError::new("name", Reason::NotABandOnTheBallot))?;
+        let year = *albums
+            .get(&vote.album)
+            .ok_or_else(|| FieldError::new("album", Reason::NotAnAlbumOfTheBand))?;
+        if vote.year != year {
+            return Err(FieldError::new("year", Reason::NotTheAlbumsYear { year }));
+        }
+        Ok(())
+    }
+}
+
+/// A ballot's name must be what a vote's text becomes after the format rules.
+fn ballot_text(text: &str) -> Result<(), String> {
+    match text.chars().count() {
+        0 => Err("is empty".to_owned()),
+        n if n > TEXT_MAX_CHARS => Err(format!("is longer than {TEXT_MAX_CHARS} characters")),
+        _ if text.trim() != text => Err("has leading or trailing space".to_owned()),
+        _ => Ok(()),
+    }
 }
 
 type Fields<'a> = BTreeMap<String, Value<'a>>;
@@ -165,13 +262,50 @@ mod tests {
     }
 
     #[test]
+    fn ballot_refuses_what_go_refuses() {
+        let album = r#"{"album":"b","year":2000}"#;
+        let bad = [
+            r#"{"bands":[]}"#.to_owned(),
+            format!(r#"{{"bands":[{{"name":"a","albums":[{album}]}}],"extra":1}}"#),
+            format!(r#"{{"bands":[{{"name":" a","albums":[{album}]}}]}}"#),
+            r#"{"bands":[{"name":"a","albums":[{"album":"","year":2000}]}]}"#.to_owned(),
+            format!(
+                r#"{{"bands":[{{"name":"a","albums":[{album}]}},{{"name":"a","albums":[{album}]}}]}}"#
+            ),
+            format!(r#"{{"bands":[{{"name":"a","albums":[{album},{album}]}}]}}"#),
+            r#"{"bands":[{"name":"a","albums":[]}]}"#.to_owned(),
+            r#"{"bands":[{"name":"a","albums":[{"album":"b","year":1899}]}]}"#.to_owned(),
+        ];
+        for text in bad {
+            assert!(Ballot::parse(text.as_bytes()).is_err(), "{text}");
+        }
+        let ballot =
+            Ballot::parse(format!(r#"{{"bands":[{{"name":"a","albums":[{album}]}}]}}"#).as_bytes())
+                .unwrap();
+        let vote = |name: &str, album: &str, year| Vote {
+            name: name.into(),
+            album: album.into(),
+            year,
+            rank: 1,
+        };
+        assert_eq!(ballot.check(&vote("a", "b", 2000)), Ok(()));
+        let field = |v: Vote| ballot.check(&v).unwrap_err().to_string();
+        assert_eq!(field(vote("A", "b", 2000)), "name: is not a band on the ballot");
+        assert_eq!(
+            field(vote("a", "c", 2000)),
+            "album: is not an album of this band on the ballot"
+        );
+        assert_eq!(
+            field(vote("a", "b", 2001)),
+            "year: must be 2000, the album's year on the ballot"
+        );
+    }
+
+    #[test]
     fn latest_year_follows_the_clock() {
         let body = br#"{"name":"a","album":"b","year":2031,"rank":1}"#;
         assert!(parse(body, 2030).is_ok());
-        assert_eq!(
-            parse(body, 2029).unwrap_err().to_string(),
-            "year: must be from 1900 to 2030"
-        );
+        assert_eq!(parse(body, 2029).unwrap_err().to_string(), "year: must be from 1900 to 2030");
     }
 
     #[test]

@@ -18,8 +18,10 @@ type casesFile struct {
 		Body        string `json:"body"`
 		BodyBase64  string `json:"body_base64"`
 		Valid       bool   `json:"valid"`
-		Field       string `json:"field"`
-		Vote        Vote   `json:"vote"`
+		// Ballot false: the case checks the format rules alone (made-up names).
+		Ballot *bool  `json:"ballot"`
+		Field  string `json:"field"`
+		Vote   Vote   `json:"vote"`
 	} `json:"cases"`
 }
 
@@ -40,9 +42,21 @@ func loadCases(t *testing.T) casesFile {
 	return f
 }
 
+func loadBallot(t *testing.T) *Ballot {
+	t.Helper()
+	b, err := LoadBallot("../../../proto/ballot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParseSharedCases runs every case as a producer does: Parse, then the ballot's Check.
 func TestParseSharedCases(t *testing.T) {
 	f := loadCases(t)
+	ballot := loadBallot(t)
 	now := time.Date(f.ClockYear, time.June, 1, 0, 0, 0, 0, time.UTC)
+	onBallot := 0
 	for _, c := range f.Cases {
 		t.Run(c.Description, func(t *testing.T) {
 			body := []byte(c.Body)
@@ -53,6 +67,10 @@ func TestParseSharedCases(t *testing.T) {
 				}
 			}
 			got, err := Parse(body, now)
+			if err == nil && (c.Ballot == nil || *c.Ballot) {
+				onBallot++
+				err = ballot.Check(got)
+			}
 			if c.Valid {
 				if err != nil {
 					t.Fatalf("Parse() error = %v, want valid", err)
@@ -71,6 +89,9 @@ func TestParseSharedCases(t *testing.T) {
 			}
 		})
 	}
+	if onBallot < 10 {
+		t.Errorf("only %d cases reached the ballot", onBallot)
+	}
 }
 
 func TestParseUsesClockForLatestYear(t *testing.T) {
@@ -88,16 +109,22 @@ func TestParseUsesClockForLatestYear(t *testing.T) {
 func TestCheckAgreesWithParse(t *testing.T) {
 	f := loadCases(t)
 	now := time.Date(f.ClockYear, time.June, 1, 0, 0, 0, 0, time.UTC)
+	ballot := loadBallot(t)
 	for _, c := range f.Cases {
 		if !c.Valid {
 			continue
+		}
+		if c.Ballot == nil || *c.Ballot {
+			if err := ballot.Check(c.Vote); err != nil {
+				t.Errorf("%s: ballot.Check(%+v) = %v", c.Description, c.Vote, err)
+			}
 		}
 		got, err := Check(c.Vote, now)
 		if err != nil || got != c.Vote {
 			t.Errorf("%s: Check(%+v) = %+v, %v", c.Description, c.Vote, got, err)
 		}
 	}
-	valid := Vote{Name: "Alux Nahual", Album: "Alux Nahual", Year: 1983, Rank: 1}
+	valid := Vote{Name: "Alux Nahual", Album: "Alux Nahual", Year: 1981, Rank: 1}
 	for _, tc := range []struct {
 		field string
 		edit  func(*Vote)
@@ -136,5 +163,29 @@ func TestCheckID(t *testing.T) {
 		if err := CheckID(id); err == nil {
 			t.Errorf("CheckID(%q) = nil, want an error", id)
 		}
+	}
+}
+
+func TestParseBallotRefusesBallotsNoVoteMatches(t *testing.T) {
+	for _, tc := range []struct{ name, json string }{
+		{"no bands", `{"bands":[]}`},
+		{"unknown field", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000}]}],"extra":1}`},
+		{"untrimmed band", `{"bands":[{"name":" a","albums":[{"album":"b","year":2000}]}]}`},
+		{"empty album", `{"bands":[{"name":"a","albums":[{"album":"","year":2000}]}]}`},
+		{"band twice", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000}]},{"name":"a","albums":[{"album":"c","year":2000}]}]}`},
+		{"album twice", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000},{"album":"b","year":2001}]}]}`},
+		{"no albums", `{"bands":[{"name":"a","albums":[]}]}`},
+		{"year before 1900", `{"bands":[{"name":"a","albums":[{"album":"b","year":1899}]}]}`},
+	} {
+		if _, err := ParseBallot([]byte(tc.json)); err == nil {
+			t.Errorf("%s: ParseBallot accepted %s", tc.name, tc.json)
+		}
+	}
+	if b, err := LoadBallot(BallotOff); b != nil || err != nil {
+		t.Errorf("LoadBallot(off) = %v, %v; want no ballot", b, err)
+	}
+	var none *Ballot
+	if err := none.Check(Vote{Name: "x", Album: "y", Year: 2000, Rank: 1}); err != nil {
+		t.Errorf("no ballot refused a vote: %v", err)
 	}
 }

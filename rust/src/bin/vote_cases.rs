@@ -1,23 +1,27 @@
-//! Runs every case of the shared validation table against `tally::vote::parse`, prints a summary,
-//! and exits non-zero on any mismatch.
+//! Runs every case of the shared validation table against `tally::vote::parse` and the ballot's
+//! check, as the producer does (format rules, then the ballot), prints a summary, and exits
+//! non-zero on any mismatch.
 //!
 //! Bazel builds it for wasm32-wasip1 and runs it under wasmedge (//rust:vote_cases_wasm_test), so
 //! the rules are checked where the producer will run; the same file is the host test
 //! (//rust:vote_test, or `cargo test`).
 //!
-//! Usage: vote_cases [CASES_JSON], by default ../proto/vote_cases.json (from rust/).
+//! Usage: vote_cases [CASES_JSON [BALLOT_JSON]], by default ../proto/vote_cases.json and
+//! ../proto/ballot.json (from rust/).
 
 use std::fmt;
 use std::process::ExitCode;
 
 use tally::json::{self, Value};
-use tally::vote::{self, Vote};
+use tally::vote::{self, Ballot, Vote};
 
 const DEFAULT_CASES: &str = "../proto/vote_cases.json";
+const DEFAULT_BALLOT: &str = "../proto/ballot.json";
 
 fn main() -> ExitCode {
     let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_CASES.to_owned());
-    match run_file(&path) {
+    let ballot = std::env::args().nth(2).unwrap_or_else(|| DEFAULT_BALLOT.to_owned());
+    match run_file(&path, &ballot) {
         Ok(report) => {
             print!("{report}");
             if report.passed() {
@@ -55,8 +59,10 @@ impl fmt::Display for Report {
     }
 }
 
-/// Reads and runs the table; `Err` means the table itself could not be read.
-fn run_file(path: &str) -> Result<Report, String> {
+/// Reads and runs the table; `Err` means the table or the ballot could not be read.
+fn run_file(path: &str, ballot: &str) -> Result<Report, String> {
+    let ballot = std::fs::read(ballot).map_err(|err| format!("{ballot}: {err}"))?;
+    let ballot = Ballot::parse(&ballot)?;
     let table = std::fs::read(path).map_err(|err| err.to_string())?;
     let table = json::parse(&table).map_err(|err| err.to_string())?;
     let clock_year = table
@@ -70,7 +76,7 @@ fn run_file(path: &str) -> Result<Report, String> {
     for (index, case) in cases.enumerate() {
         report.total += 1;
         let case = Case::read(case).ok_or_else(|| format!("case {index} is malformed"))?;
-        if let Err(mismatch) = case.check(clock_year) {
+        if let Err(mismatch) = case.check(clock_year, &ballot) {
             report.failures.push(format!("{}: {mismatch}", case.description));
         }
     }
@@ -80,13 +86,17 @@ fn run_file(path: &str) -> Result<Report, String> {
 struct Case {
     description: String,
     body: Vec<u8>,
+    /// False for cases of the format rules alone (made-up names).
+    on_ballot: bool,
     want: Want,
 }
 
 enum Want {
     Valid(Vote),
     /// Only the field is shared between producers; reasons are each producer's own words.
-    Invalid { field: String },
+    Invalid {
+        field: String,
+    },
 }
 
 impl Case {
@@ -109,11 +119,19 @@ impl Case {
         } else {
             Want::Invalid { field: string(case, "field")? }
         };
-        Some(Case { description: string(case, "description")?, body, want })
+        let on_ballot = case.get("ballot").map_or(Some(true), Value::as_bool)?;
+        Some(Case { description: string(case, "description")?, body, on_ballot, want })
     }
 
-    fn check(&self, clock_year: i32) -> Result<(), String> {
-        match (&self.want, vote::parse(&self.body, clock_year)) {
+    fn check(&self, clock_year: i32, ballot: &Ballot) -> Result<(), String> {
+        let got = vote::parse(&self.body, clock_year).and_then(|vote| {
+            if self.on_ballot {
+                ballot.check(&vote).map(|()| vote)
+            } else {
+                Ok(vote)
+            }
+        });
+        match (&self.want, got) {
             (Want::Valid(want), Ok(got)) if got == *want => Ok(()),
             (Want::Valid(want), got) => Err(format!("got {got:?}, want {want:?}")),
             (Want::Invalid { field }, Err(err)) if err.field == *field => Ok(()),
@@ -151,11 +169,13 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    /// Bazel points VOTE_CASES at the table in the runfiles; cargo runs tests from rust/.
+    /// Bazel points VOTE_CASES and VOTE_BALLOT at the files in the runfiles; cargo runs tests
+    /// from rust/.
     #[test]
     fn every_shared_case() {
         let path = std::env::var("VOTE_CASES").unwrap_or_else(|_| DEFAULT_CASES.to_owned());
-        let report = run_file(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
+        let ballot = std::env::var("VOTE_BALLOT").unwrap_or_else(|_| DEFAULT_BALLOT.to_owned());
+        let report = run_file(&path, &ballot).unwrap_or_else(|err| panic!("{path}: {err}"));
         assert!(report.passed(), "\n{report}");
         println!("{report}");
     }

@@ -32,39 +32,58 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let ballot = match &settings.ballot {
+        None => None,
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| tally::vote::Ballot::parse(&b))
+        {
+            Ok(ballot) => Some(ballot),
+            Err(err) => {
+                eprintln!("wasm producer: ballot {path}: {err}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+    };
     let brokers: Vec<String> =
         settings.kafka.bootstrap.iter().map(|(h, p)| format!("{h}:{p}")).collect();
     // The real port, so that LISTEN_ADDR=127.0.0.1:0 is usable (tests read this line).
     let port = listener.local_port().unwrap_or(settings.listen.port());
     eprintln!(
-        "wasm producer: listening on {}:{port}, kafka {}",
+        "wasm producer: listening on {}:{port}, kafka {}, ballot {}",
         settings.listen.ip(),
-        brokers.join(",")
+        brokers.join(","),
+        settings.ballot.as_deref().unwrap_or("off (any well-formed vote is accepted)")
     );
-    server::Server::new(listener, settings.kafka).run()
+    server::Server::new(listener, settings.kafka, settings.limits, ballot).run()
 }
 
 #[cfg(target_os = "wasi")]
 mod server {
     use std::collections::HashMap;
     use std::process::ExitCode;
-    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use tally::api::{self, Route};
+    use tally::config::Limits;
     use tally::http::{self, Head, Response};
     use tally::kafka::{self, ConnId, Output, Producer, Ticket};
     use tally::metrics::{Gauges, Metrics};
+    use tally::vote::Ballot;
 
     use crate::sys::{self, Interest, Ready, Socket};
 
     const LISTENER: u64 = 0;
     /// Tokens at or above this are broker connections; below, clients.
     const KAFKA: u64 = 1 << 40;
-    const MAX_CLIENTS: usize = 10_000;
+    /// Connections accepted beyond the limit only to be answered 503 and closed; past these the
+    /// listener waits (the kernel's backlog holds the rest).
+    const OVERFLOW: usize = 256;
+    /// How long accepting pauses after an accept error (out of file descriptors, say), so the
+    /// still-readable listener does not spin the loop.
+    const ACCEPT_PAUSE_MS: u64 = 100;
     /// Stop reading a client that has this much unprocessed input (pipelining flood).
     const MAX_CLIENT_INPUT: usize = 64 << 10;
-    /// Keep-alive connections idle this long are closed.
-    const IDLE_MS: u64 = 120_000;
     /// How long a closing connection's input is drained so the client can read our answer.
     const LINGER_MS: u64 = 2_000;
 
@@ -79,12 +98,26 @@ mod server {
         Draining { until: Instant },
     }
 
+    /// What a reading connection's deadline is for.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Phase {
+        /// Between requests of a keep-alive connection: no byte of the next one yet.
+        Idle,
+        /// Part of a request head has arrived (or the connection is new).
+        Head,
+        /// The head is in; the body is not.
+        Body,
+    }
+
     struct Client {
         sock: Socket,
         inbuf: Vec<u8>,
         outbuf: Vec<u8>,
         state: State,
-        last_active: Instant,
+        phase: Phase,
+        /// While Reading, the end of the phase's time; while Closing, the end of the time the
+        /// client has to read our answer. Waiting and Draining have their own bounds.
+        deadline: Instant,
         /// The client has half-closed: answer what is pending, then close.
         eof: bool,
     }
@@ -106,6 +139,9 @@ mod server {
         metrics: Metrics,
         epoch: Instant,
         scratch: Vec<u8>,
+        limits: Limits,
+        ballot: Option<Ballot>,
+        accept_paused_until: Option<Instant>,
     }
 
     fn wall_ms() -> i64 {
@@ -113,7 +149,12 @@ mod server {
     }
 
     impl Server {
-        pub fn new(listener: Socket, config: kafka::Config) -> Self {
+        pub fn new(
+            listener: Socket,
+            config: kafka::Config,
+            limits: Limits,
+            ballot: Option<Ballot>,
+        ) -> Self {
             Server {
                 listener,
                 clients: HashMap::new(),
@@ -125,7 +166,14 @@ mod server {
                 metrics: Metrics::default(),
                 epoch: Instant::now(),
                 scratch: vec![0; 64 << 10],
+                limits,
+                ballot,
+                accept_paused_until: None,
             }
+        }
+
+        fn after(&self, ms: u64) -> Instant {
+            Instant::now() + Duration::from_millis(ms)
         }
 
         /// Milliseconds on the monotonic clock, for the producer's timers.
@@ -139,7 +187,12 @@ mod server {
             loop {
                 self.pump();
                 interests.clear();
-                if self.clients.len() < MAX_CLIENTS {
+                if self.accept_paused_until.is_some_and(|t| Instant::now() >= t) {
+                    self.accept_paused_until = None;
+                }
+                if self.accept_paused_until.is_none()
+                    && self.clients.len() < self.limits.max_connections + OVERFLOW
+                {
                     interests.push(Interest {
                         token: LISTENER,
                         fd: self.listener.fd(),
@@ -297,8 +350,10 @@ mod server {
             }
         }
 
+        /// Takes every pending connection. Beyond the connection limit a newcomer is answered
+        /// 503 with Retry-After at once and closed, instead of waiting unanswered in the backlog.
         fn accept(&mut self) {
-            while self.clients.len() < MAX_CLIENTS {
+            while self.clients.len() < self.limits.max_connections + OVERFLOW {
                 match self.listener.accept() {
                     Ok(Some(sock)) => {
                         let token = self.next_client;
@@ -308,14 +363,24 @@ mod server {
                             inbuf: Vec::new(),
                             outbuf: Vec::new(),
                             state: State::Reading { continue_sent: false },
-                            last_active: Instant::now(),
+                            phase: Phase::Head,
+                            deadline: self.after(self.limits.header_timeout_ms),
                             eof: false,
                         };
                         self.clients.insert(token, client);
+                        if self.clients.len() > self.limits.max_connections {
+                            self.respond(
+                                token,
+                                &Pending::unparsed(),
+                                api::too_many_connections(),
+                                true,
+                            );
+                        }
                     }
                     Ok(None) => return,
                     Err(err) => {
-                        eprintln!("wasm producer: accept: {err}");
+                        eprintln!("wasm producer: accept: {err}; pausing accepts");
+                        self.accept_paused_until = Some(self.after(ACCEPT_PAUSE_MS));
                         return;
                     }
                 }
@@ -331,7 +396,6 @@ mod server {
 
         fn client_read(&mut self, token: u64) {
             let Some(c) = self.clients.get_mut(&token) else { return };
-            c.last_active = Instant::now();
             loop {
                 if c.inbuf.len() >= MAX_CLIENT_INPUT && !matches!(c.state, State::Draining { .. }) {
                     break;
@@ -388,9 +452,8 @@ mod server {
                     return;
                 }
                 c.inbuf.clear();
-                c.state = State::Draining {
-                    until: Instant::now() + std::time::Duration::from_millis(LINGER_MS),
-                };
+                c.state =
+                    State::Draining { until: Instant::now() + Duration::from_millis(LINGER_MS) };
             } else if c.eof && matches!(c.state, State::Reading { .. }) {
                 self.clients.remove(&token);
             }
@@ -403,7 +466,14 @@ mod server {
                 let State::Reading { continue_sent } = c.state else { break };
                 let head = match http::parse_head(&c.inbuf) {
                     Ok(Some(head)) => head,
-                    Ok(None) => break,
+                    Ok(None) => {
+                        if c.phase == Phase::Idle && !c.inbuf.is_empty() {
+                            c.phase = Phase::Head;
+                            c.deadline = Instant::now()
+                                + Duration::from_millis(self.limits.header_timeout_ms);
+                        }
+                        break;
+                    }
                     Err(err) => {
                         self.respond(token, &Pending::unparsed(), api::bad_request(&err), true);
                         break;
@@ -417,6 +487,11 @@ mod server {
                 {
                     Ok(Some(body)) => body,
                     Ok(None) => {
+                        if c.phase != Phase::Body {
+                            c.phase = Phase::Body;
+                            c.deadline =
+                                Instant::now() + Duration::from_millis(self.limits.body_timeout_ms);
+                        }
                         match &route {
                             // Refused before its body: do not make the client send it.
                             Err(response) if head.expect_continue => {
@@ -439,13 +514,13 @@ mod server {
                 };
                 c.inbuf.drain(..head.len + body.consumed);
                 c.state = State::Reading { continue_sent: false };
+                c.phase = Phase::Idle;
+                c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
                 let close = !head.keep_alive || c.eof;
                 let response = match route {
                     Err(response) => response,
                     Ok(Route::Healthz) => api::healthz(),
-                    Ok(Route::Readyz) => {
-                        api::readyz(self.producer.is_ready(), &self.producer.status())
-                    }
+                    Ok(Route::Readyz) => api::readyz(self.producer.is_ready()),
                     Ok(Route::Metrics) => {
                         let gauges = Gauges {
                             kafka_ready: self.producer.is_ready(),
@@ -474,13 +549,17 @@ mod server {
             started: Instant,
             close: bool,
         ) -> Option<Response> {
-            let record = match api::vote(head, body, wall_ms(), sys::random()) {
+            let ballot = self.ballot.as_ref();
+            let record = match api::vote(head, body, wall_ms(), sys::random(), ballot) {
                 Ok(record) => record,
                 Err(response) => return Some(response),
             };
             let message = match record.encode() {
                 Ok(message) => message,
-                Err(err) => return Some(api::error(500, &format!("internal error: {err}"), None)),
+                Err(err) => {
+                    eprintln!("wasm producer: encode vote {}: {err}", record.vote_id);
+                    return Some(api::internal_error());
+                }
             };
             let ticket = self.next_ticket;
             self.next_ticket += 1;
@@ -507,11 +586,14 @@ mod server {
                 Ok(_) => api::accepted(vote_id),
                 Err(err) => {
                     self.metrics.refused();
+                    eprintln!("wasm producer: vote {vote_id} not written: {err}");
                     api::not_written(&err)
                 }
             };
             let pending = Pending { method: "POST".into(), path: api::PATH_VOTES.into(), started };
             c.state = State::Reading { continue_sent: false };
+            c.phase = Phase::Idle;
+            c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
             let close = !keep_alive || c.eof;
             self.respond_with(token, &pending, response, close, false);
             self.process(token);
@@ -537,18 +619,19 @@ mod server {
             self.metrics.observe(&pending.path, &pending.method, response.status, seconds);
             if close {
                 c.state = State::Closing;
+                // A client that does not read its answer gets no longer than an idle one.
+                c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
             }
         }
 
-        /// Closes idle keep-alive connections, stuck closes and finished drains.
+        /// Closes connections past their deadline: slow heads and bodies, idle keep-alives,
+        /// answers nobody reads, finished drains. A vote waiting for Kafka is bounded by the
+        /// producer's delivery timeout instead.
         fn housekeeping(&mut self) {
             let now = Instant::now();
-            let idle =
-                |c: &Client| now.duration_since(c.last_active).as_millis() >= u128::from(IDLE_MS);
             self.clients.retain(|_, c| match c.state {
                 State::Draining { until } => now < until,
-                State::Reading { .. } => !(c.inbuf.is_empty() && c.outbuf.is_empty() && idle(c)),
-                State::Closing => !idle(c),
+                State::Reading { .. } | State::Closing => now < c.deadline,
                 State::Waiting { .. } => true,
             });
         }
