@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # Deploys Tally's rendered manifests to the cluster of the current kubeconfig context:
 #
-#   tools/bazel run //k8s:apply [-- --context NAME] [--kubeconfig FILE] [--timeout 5m] [--skip-push]
-#   tools/bazel run //k8s:diff  [-- --context NAME] [--kubeconfig FILE]
+#   tools/bazel run //k8s:apply  [-- --context NAME] [--kubeconfig FILE] [--timeout 10m] [--skip-push]
+#   tools/bazel run //k8s:diff   [-- --context NAME] [--kubeconfig FILE]
+#   tools/bazel run //k8s:delete [-- --context NAME] [--kubeconfig FILE] [--volumes]
+#   (all three: [--strimzi-install DIR] to take Strimzi's release files from DIR, not GitHub)
 #
-# apply: pushes every image by digest (//k8s:push) to where the manifests point, creates the
-# Secrets that do not exist yet (random passwords, never stored in the repository), shows what
-# will change, applies everything with `kubectl apply --server-side`, then waits for every
-# Deployment and StatefulSet to roll out. diff: only shows what apply would change.
-#
-# Strimzi's operator and CRDs must be installed first (docs/kubernetes.md); apply checks for them.
+# apply: installs the Strimzi operator (the pinned release, checked against its sha256 sums,
+# watching tally-kafka) and waits for it; pushes every image by digest (//k8s:push) to where the
+# manifests point; creates the Secrets that do not exist yet (random passwords, never stored in
+# the repository); shows what will change; applies everything with `kubectl apply --server-side`;
+# then waits for Kafka, every Job, Deployment and StatefulSet. diff: only shows what apply would
+# change, the operator included. delete: removes all of it but the volumes (and the Secrets
+# their data was made with); --volumes removes those too.
 set -euo pipefail
 
-mode=$1 manifests=$2 refs=$3 push=$4
-shift 4
+mode=$1 manifests=$2 refs=$3 push=$4 strimzi=$5 pin=$6
+shift 6
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-kubectl_args=() timeout=5m skip_push=false
+kubectl_args=() timeout=10m skip_push=false volumes=false strimzi_from=()
 while (($#)); do
   case $1 in
     --context) kubectl_args+=(--context "$2"); shift 2 ;;
@@ -29,20 +32,24 @@ while (($#)); do
     --kubeconfig=*) kubectl_args+=("$1"); shift ;;
     --timeout) timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#*=}; shift ;;
+    --strimzi-install) strimzi_from=(--from "$2"); shift 2 ;;
+    --strimzi-install=*) strimzi_from=(--from "${1#*=}"); shift ;;
     # For a cluster that never pulls (the tests' kwok nodes), or images pushed already.
     --skip-push) skip_push=true; shift ;;
+    --volumes) volumes=true; shift ;;
     -h | --help) usage ;;
     *) echo "k8s: unknown argument $1" >&2; usage ;;
   esac
 done
 
 # Bazel passes runfiles paths; the push launcher finds its own files through RUNFILES_DIR (ours
-# hold them). A relative --kubeconfig is relative to where the command was run.
+# hold them). A relative --kubeconfig or --strimzi-install is relative to where the command was run.
 RUNFILES_DIR=$(cd "${RUNFILES_DIR:-$0.runfiles}" && pwd)
 export RUNFILES_DIR
 runfiles=$RUNFILES_DIR/_main
 resolve() { [[ $1 == /* ]] && echo "$1" || echo "$runfiles/$1"; }
 manifests=$(resolve "$manifests") refs=$(resolve "$refs") push=$(resolve "$push")
+strimzi=$(resolve "$strimzi") pin=$(resolve "$pin")
 [[ -n ${BUILD_WORKING_DIRECTORY:-} ]] && cd "$BUILD_WORKING_DIRECTORY"
 
 k() { kubectl "${kubectl_args[@]}" "$@"; }
@@ -53,44 +60,100 @@ context=$(k config current-context 2>/dev/null) || die "no kubeconfig context: s
 k version >/dev/null 2>&1 || die "cannot reach the cluster of context $context"
 log "cluster: context $context"
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The Strimzi operator's install: the pinned release's files, verified and namespaced.
+operator=$work/strimzi-operator.yaml
+"$strimzi" --pin "$pin" "${strimzi_from[@]}" --out "$operator" || die "cannot prepare the Strimzi operator's install"
+
+# The documents of one kind in a stream, on their own.
+docs_of_kind() { # kind file
+  awk -v kind="$1" 'BEGIN { RS = "\n---\n" } $0 ~ "(^|\n)kind: " kind "\n" { printf "%s\n---\n", $0 }' "$2"
+}
+namespaces() { docs_of_kind Namespace "$manifests"; }
+
+# Every object of a stream as "Kind namespace/name" (for a cluster that cannot dry-run them yet).
+list_objects() { # file
+  awk 'BEGIN { RS = "\n---\n" } {
+      kind = ""; name = ""; ns = ""; inmeta = 0
+      n = split($0, line, "\n")
+      for (i = 1; i <= n; i++) {
+        if (line[i] ~ /^kind: /) { kind = substr(line[i], 7) }
+        else if (line[i] ~ /^metadata:/) { inmeta = 1 }
+        else if (line[i] ~ /^[^ #]/) { inmeta = 0 }
+        else if (inmeta && line[i] ~ /^  name: / && name == "") { name = substr(line[i], 9) }
+        else if (inmeta && line[i] ~ /^  namespace: /) { ns = substr(line[i], 14) }
+      }
+      if (kind != "") print "  create  " kind " " (ns == "" ? "" : ns "/") name
+    }' "$1"
+}
+
 # What would change: kubectl diff exits 1 when there are differences.
-show_diff() {
+diff_of() { # file
   local status=0
-  k diff --server-side --field-manager=tally -f "$manifests" || status=$?
-  case $status in
-    0) log "no changes" ;;
-    1) ;;
-    *) die "kubectl diff failed (exit $status)" ;;
-  esac
+  k diff --server-side --field-manager=tally -f "$1" || status=$?
+  ((status <= 1)) || die "kubectl diff failed (exit $status)"
+  return "$status"
 }
-
-require_strimzi() {
-  local crd
-  for crd in kafkas kafkanodepools kafkatopics; do
-    k get crd "$crd.kafka.strimzi.io" >/dev/null 2>&1 ||
-      die "Strimzi's CRD $crd.kafka.strimzi.io is missing: install the Strimzi operator first (docs/kubernetes.md)"
-  done
-}
-
-# The manifests' Namespace documents, on their own: everything else lives in them.
-namespaces() { awk 'BEGIN { RS = "\n---\n" } /(^|\n)kind: Namespace\n/ { printf "%s\n---\n", $0 }' "$manifests"; }
 
 if [[ $mode == diff ]]; then
-  require_strimzi
-  # kubectl diff cannot dry-run objects in namespaces that do not exist yet.
+  # kubectl diff cannot dry-run objects in namespaces (or of CRDs) that do not exist yet.
   missing=$(namespaces | awk '/^  name: / {print $2}' | while read -r ns; do
     k get namespace "$ns" >/dev/null 2>&1 || echo "$ns"
   done)
   if [[ -n $missing ]]; then
     log "namespaces $(echo $missing) do not exist yet: apply would create every object"
-    k apply --dry-run=client -f "$manifests" -o name | sed 's/^/  create  /' >&2
+    list_objects "$operator" >&2
+    list_objects "$manifests" >&2
     exit 0
   fi
-  show_diff
+  changed=false
+  diff_of "$operator" || changed=true
+  diff_of "$manifests" || changed=true
+  $changed || log "no changes"
   exit 0
 fi
 
-require_strimzi
+if [[ $mode == delete ]]; then
+  # Kafka topics first, while their operator still runs: without --volumes they are let go
+  # unmanaged first, so the topic operator leaves their data alone.
+  if k get crd kafkatopics.kafka.strimzi.io >/dev/null 2>&1; then
+    $volumes || k annotate kafkatopics --all -n tally-kafka strimzi.io/managed=false --overwrite >/dev/null
+    k delete kafkatopics --all -n tally-kafka --ignore-not-found --timeout "$timeout" >/dev/null
+  fi
+  if $volumes; then
+    log "deleting everything, volumes included"
+    k delete -f "$manifests" --ignore-not-found --timeout "$timeout"
+  else
+    # The namespaces holding volumes stay, with the volumes and the Secrets their data was
+    # made with (MongoDB keeps its users' passwords in its volume); everything else goes.
+    log "deleting everything but the volumes (and their namespaces' Secrets): --volumes deletes those too"
+    keep='^(tally-data|tally-kafka)$'
+    awk -v keep="$keep" 'BEGIN { RS = "\n---\n" }
+      !(/(^|\n)kind: Namespace\n/ && match($0, /\n  name: [^\n]*/) && substr($0, RSTART + 9, RLENGTH - 9) ~ keep) { printf "%s\n---\n", $0 }' "$manifests" >"$work/delete.yaml"
+    k delete -f "$work/delete.yaml" --ignore-not-found --timeout "$timeout"
+  fi
+  k delete -f "$operator" --ignore-not-found --timeout "$timeout"
+  log "done"
+  exit 0
+fi
+
+log "namespaces"
+namespaces | k apply --server-side --field-manager=tally -f - >/dev/null
+
+log "the Strimzi operator ($(basename "$pin" .sha256))"
+diff_of "$operator" >/dev/null || log "  installing or updating it"
+k apply --server-side --field-manager=tally -f "$operator" >/dev/null
+# Polled: `kubectl wait` fails at once on a CRD whose status is not written yet.
+docs_of_kind CustomResourceDefinition "$operator" >"$work/crds.yaml"
+for attempt in {1..60}; do
+  established=$(k get -f "$work/crds.yaml" -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}')
+  [[ $(grep -c '^True$' <<<"$established") == $(grep -c '^kind: CustomResourceDefinition$' "$work/crds.yaml") ]] && break
+  ((attempt < 60)) || die "Strimzi's CRDs are not established after a minute"
+  sleep 1
+done
+k rollout status deployment/strimzi-cluster-operator -n strimzi --timeout "$timeout"
 
 if $skip_push; then
   log "not pushing (--skip-push)"
@@ -107,12 +170,11 @@ else
   done <"$refs"
 fi
 
-log "namespaces"
-namespaces | k apply --server-side --field-manager=tally -f - >/dev/null
-
 # Secrets: created once with random passwords, then left alone (a rerun keeps them). A value
-# shared by a server and its clients (the Redis password, say) is copied into each namespace that
-# needs it, since pods read Secrets only from their own namespace.
+# shared by a server and its clients (a Redis user's password, say) is copied into each namespace
+# that needs it, since pods read Secrets only from their own namespace; tally-data, where the
+# servers are, holds the original. The Cloud Run services get theirs from Secret Manager
+# (//k8s:cloudrun_deploy copies them there).
 secret_value() { # namespace name key
   k get secret "$2" -n "$1" -o "jsonpath={.data.$3}" 2>/dev/null | base64 -d
 }
@@ -134,15 +196,30 @@ ensure_secret() { # name "key=value ..." namespace...
     log "created Secret $ns/$name"
   done
 }
-shared_password() { # name: the password tally-data already has, or a new one
+shared() { # name key: the value tally-data already has, or a new random one
   local v
-  v=$(secret_value tally-data "$1" password)
+  v=$(secret_value tally-data "$1" "$2")
   [[ -n $v ]] && echo "$v" || random
 }
-ensure_secret redis-auth "password=$(shared_password redis-auth)" tally-data tally
-ensure_secret redis-grafana "password=$(shared_password redis-grafana)" tally-data tally-monitoring
-ensure_secret mongodb-auth "username=tally password=$(shared_password mongodb-auth)" tally-data tally
+ensure_secret redis-auth "password=$(shared redis-auth password)" tally-data
+ensure_secret redis-consumer "password=$(shared redis-consumer password)" tally-data tally
+ensure_secret redis-api "password=$(shared redis-api password)" tally-data
+ensure_secret redis-grafana "password=$(shared redis-grafana password)" tally-data tally-monitoring
+ensure_secret mongodb-auth "username=root password=$(shared mongodb-auth password)" tally-data
+ensure_secret mongodb-keyfile "keyfile=$(random)$(random)$(random)" tally-data
+ensure_secret mongodb-consumer "password=$(shared mongodb-consumer password)" tally-data tally
+ensure_secret mongodb-api "password=$(shared mongodb-api password)" tally-data
 ensure_secret grafana-admin "password=$(random)" tally-monitoring
+
+# A Job's template cannot change: one whose manifest changed is deleted, so it runs again.
+docs_of_kind Job "$manifests" >"$work/jobs.yaml"
+while read -r ns name; do
+  awk -v name="$name" 'BEGIN { RS = "\n---\n" } $0 ~ "\n  name: " name "\n" { print }' "$work/jobs.yaml" >"$work/job.yaml"
+  if ! diff_of "$work/job.yaml" >/dev/null; then
+    log "Job $ns/$name changed: deleting it to run it again"
+    k delete job "$name" -n "$ns" --wait >/dev/null
+  fi
+done < <([[ -s $work/jobs.yaml ]] && k get -f "$work/jobs.yaml" --ignore-not-found -o jsonpath='{range .items[*]}{.metadata.namespace} {.metadata.name}{"\n"}{end}')
 
 # What will change, one line per object (the whole diff is what //k8s:diff shows).
 diff_out=$(k diff --server-side --field-manager=tally -f "$manifests") || (($? == 1)) ||
@@ -160,9 +237,12 @@ else
 fi
 k apply --server-side --field-manager=tally -f "$manifests" >/dev/null
 
-log "waiting for rollouts (up to $timeout each)"
+log "waiting for the workloads (up to $timeout each)"
 while read -r kind name ns; do
-  k rollout status "$kind/$name" -n "$ns" --timeout "$timeout"
-done < <(k get -f "$manifests" -o jsonpath='{range .items[*]}{.kind} {.metadata.name} {.metadata.namespace}{"\n"}{end}' |
-  awk '$1 == "Deployment" || $1 == "StatefulSet"')
+  case $kind in
+    Deployment | StatefulSet) k rollout status "$kind/$name" -n "$ns" --timeout "$timeout" ;;
+    Job) k wait "job/$name" -n "$ns" --for condition=complete --timeout "$timeout" ;;
+    Kafka) k wait "kafka/$name" -n "$ns" --for condition=Ready --timeout "$timeout" ;;
+  esac
+done < <(k get -f "$manifests" -o jsonpath='{range .items[*]}{.kind} {.metadata.name} {.metadata.namespace}{"\n"}{end}')
 log "done"

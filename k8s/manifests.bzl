@@ -1,4 +1,8 @@
-"""k8s_manifests: Tally's manifests with every image of ours pinned by digest (k8s/render).
+"""k8s_manifests: Tally's manifests, filled in with the deployment's settings, with every image of
+ours pinned by digest (k8s/render).
+
+The settings file is the label flag //k8s:settings (default k8s/settings.yaml); the Redis users'
+keys come from proto/redis_keys.json.
 
 The images map a bare name (what the manifests say: `image: consumer`) to an oci_image target
 (//tools/oci:defs.bzl); the rule reads each image's `<target>.digest` file, so the manifests
@@ -7,14 +11,14 @@ change exactly when an image does. Outputs: `<name>.yaml` (the stream `kubectl a
 pushes).
 """
 
-load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-
 def _k8s_manifests_impl(ctx):
     out = ctx.outputs.yaml
     refs = ctx.outputs.refs
     args = ctx.actions.args()
-    args.add("--registry", ctx.attr._registry[BuildSettingInfo].value)
-    args.add("--repository", ctx.attr._repository[BuildSettingInfo].value)
+    settings = ctx.file._settings
+    redis_keys = ctx.file._redis_keys
+    args.add("--settings", settings)
+    args.add("--redis-keys", redis_keys)
     args.add("--out", out)
     args.add("--refs", refs)
     digests = []
@@ -33,7 +37,7 @@ def _k8s_manifests_impl(ctx):
     ctx.actions.run(
         executable = ctx.executable._render,
         arguments = [args],
-        inputs = ctx.files.srcs + digests + configmap_files,
+        inputs = ctx.files.srcs + digests + configmap_files + [settings, redis_keys],
         outputs = [out, refs],
         mnemonic = "K8sRender",
         progress_message = "Rendering %{label}",
@@ -47,9 +51,9 @@ _k8s_manifests = rule(
         "configmaps": attr.label_keyed_string_dict(allow_files = True, doc = "files -> namespace/name of the ConfigMap holding them."),
         "digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare image name."),
         "srcs": attr.label_list(allow_files = [".yaml"], mandatory = True),
-        "_registry": attr.label(default = "//k8s:registry"),
+        "_redis_keys": attr.label(default = "//proto:redis_keys", allow_single_file = True),
         "_render": attr.label(default = "//k8s/render", executable = True, cfg = "exec"),
-        "_repository": attr.label(default = "//k8s:repository"),
+        "_settings": attr.label(default = "//k8s:settings", allow_single_file = True),
     },
 )
 

@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// Usage: render --registry R --repository P --digest name=file.digest... --configmap ns/name=file...
+// Usage: render --settings settings.yaml --redis-keys redis_keys.json --digest name=file.digest...
 //
-//	--out rendered.yaml --refs images.txt manifest.yaml...
+//	--configmap ns/name=file... --out rendered.yaml --refs images.txt manifest.yaml...
 //
 // images.txt gets one "name ref" line per image of ours, for //k8s:apply to push exactly those.
 func main() {
@@ -36,8 +36,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	cfg := Config{Digests: map[string]string{}, ConfigMaps: map[string][]string{}}
 	digestFiles := pairs{}
-	fs.StringVar(&cfg.Registry, "registry", "", "registry host of our images")
-	fs.StringVar(&cfg.Repository, "repository", "", "repository prefix of our images")
+	settings := fs.String("settings", "", "the deployment's settings (k8s/settings.yaml)")
+	redisKeys := fs.String("redis-keys", "", "the Redis key layout (proto/redis_keys.json)")
 	fs.Var(digestFiles, "digest", "name=file holding sha256:<hex> (repeatable)")
 	fs.Var(pairs(cfg.ConfigMaps), "configmap", "namespace/name=file (repeatable)")
 	out := fs.String("out", "", "where to write the rendered manifests")
@@ -45,8 +45,15 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.Registry == "" || cfg.Repository == "" || *out == "" {
-		return fmt.Errorf("--registry, --repository and --out are required")
+	if *settings == "" || *redisKeys == "" || *out == "" {
+		return fmt.Errorf("--settings, --redis-keys and --out are required")
+	}
+	var err error
+	if cfg.Values.Settings, err = LoadSettings(*settings); err != nil {
+		return err
+	}
+	if cfg.Values.Redis.Users, err = RedisUsers(*redisKeys); err != nil {
+		return err
 	}
 	for name, files := range digestFiles {
 		data, err := os.ReadFile(files[0])

@@ -1,10 +1,13 @@
-// Command render turns Tally's manifests into what is applied: every image of ours, written in
-// the manifests as its bare name (image: consumer), becomes <registry>/<repository>/<name>@sha256:…
-// from the digest Bazel computed for the image, and files that Kubernetes needs as ConfigMaps
-// (Grafana's provisioning and dashboards) are wrapped into ConfigMaps.
+// Command render turns Tally's manifests into what is applied: each manifest is a Go template
+// filled with the deployment's settings (k8s/settings.yaml) and the Redis users derived from
+// the key layout; every image of ours, written in the manifests as its bare name
+// (image: consumer), becomes <registry>/<repository>/<name>@sha256:… from the digest Bazel
+// computed for the image; and files that Kubernetes needs as ConfigMaps (Grafana's provisioning
+// and dashboards) are wrapped into ConfigMaps.
 //
 // Rendering refuses anything it cannot pin: a bare name that is not one of our images, a
-// third-party image without a version tag (or tagged latest), a malformed digest.
+// third-party image without a version tag (or tagged latest), a malformed digest, a setting
+// that cannot work, a template value that does not exist.
 package main
 
 import (
@@ -14,12 +17,14 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"text/template"
 )
 
 // Config is what a render needs besides the manifests.
 type Config struct {
-	// Registry and Repository prefix our images: docker.io and tally give docker.io/tally/<name>.
-	Registry, Repository string
+	// Values fill the manifests' templates; their Registry and Repository prefix our images:
+	// docker.io and tally give docker.io/tally/<name>.
+	Values Values
 	// Digests maps an image's bare name to its digest, sha256:<64 hex>.
 	Digests map[string]string
 	// ConfigMaps maps "namespace/name" to the files that become its keys (by base name).
@@ -41,7 +46,7 @@ func (c Config) Ref(name string) (string, error) {
 	if !digestRE.MatchString(digest) {
 		return "", fmt.Errorf("image %s: digest %q is not sha256:<64 hex digits>", name, digest)
 	}
-	return c.Registry + "/" + c.Repository + "/" + name + "@" + digest, nil
+	return c.Values.Registry + "/" + c.Values.Repository + "/" + name + "@" + digest, nil
 }
 
 func (c Config) names() []string {
@@ -53,9 +58,18 @@ func (c Config) names() []string {
 	return names
 }
 
-// Manifest rewrites the image references of one manifest file; file names the errors.
+// Manifest fills in one manifest file's template, then pins its image references; file names
+// the errors.
 func (c Config) Manifest(file, text string) (string, error) {
-	lines := strings.Split(text, "\n")
+	tmpl, err := template.New(filepath.Base(file)).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	var filled strings.Builder
+	if err := tmpl.Execute(&filled, c.Values); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	lines := strings.Split(filled.String(), "\n")
 	var errs []string
 	for i, line := range lines {
 		m := imageLine.FindStringSubmatch(line)

@@ -10,7 +10,9 @@ import (
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func testConfig() Config {
-	return Config{Registry: "registry.test:5000", Repository: "tally", Digests: map[string]string{"consumer": digest}}
+	var v Values
+	v.Registry, v.Repository = "registry.test:5000", "tally"
+	return Config{Values: v, Digests: map[string]string{"consumer": digest}}
 }
 
 func TestManifestPinsOurImagesAndKeepsVersionedOnes(t *testing.T) {
@@ -82,8 +84,11 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 	}
 	d := write("consumer.digest", digest+"\n")
 	m := write("m.yaml", "image: consumer\n")
+	settings := write("settings.yaml", strings.Replace(readFile(t, runfilePath(t, "SETTINGS")), "registry: docker.io", "registry: r.test", 1))
+	settings = write("settings.yaml", strings.Replace(readFile(t, settings), "repository: tally", "repository: p", 1))
+	keys := runfilePath(t, "REDIS_KEYS")
 	out, refs := filepath.Join(dir, "out.yaml"), filepath.Join(dir, "refs.txt")
-	err := run([]string{"--registry", "r.test", "--repository", "p", "--digest", "consumer=" + d,
+	err := run([]string{"--settings", settings, "--redis-keys", keys, "--digest", "consumer=" + d,
 		"--out", out, "--refs", refs, m})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +97,11 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 	if want := "consumer r.test/p/consumer@" + digest + "\n"; string(gotRefs) != want {
 		t.Errorf("refs = %q, want %q", gotRefs, want)
 	}
-	if err := run([]string{"--registry", "r.test", "--repository", "p", "--out", out, m}); err == nil {
+	if err := run([]string{"--settings", settings, "--redis-keys", keys, "--out", out, m}); err == nil {
 		t.Error("a render without the consumer's digest succeeded")
+	}
+	if err := run([]string{"--settings", settings, "--redis-keys", keys, "--digest", "consumer=" + d,
+		"--out", out, write("typo.yaml", "host: {{ .Domian }}\n")}); err == nil || !strings.Contains(err.Error(), "typo.yaml") {
+		t.Errorf("a template naming a setting that does not exist: %v, want an error naming the file", err)
 	}
 }

@@ -43,23 +43,24 @@ kube_binaries = repository_rule(
     environ = ["TALLY_HOME", "GOPROXY"],
 )
 
-def _crd_files(rctx, folder):
+def _yaml_files(rctx, folder):
     path = rctx.path(folder)
     if not path.exists:
         return []
     return [f for f in path.readdir() if f.basename.endswith(".yaml")]
 
-def _strimzi_crds_impl(rctx):
-    # Strimzi's CRDs are test data, not part of the project: read from $STRIMZI_CRDS, else from
-    # the machine's shared folder (TALLY_SHARED, which tools/toolchain/enter finds beside the
-    # checkout or one of its parents). Whichever is found is also kept in
-    # $TALLY_HOME/shared/strimzi-crds, so a clone elsewhere on the machine (CI's) finds them too.
-    cache = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally") + "/shared/strimzi-crds"
+def _strimzi_install_impl(rctx):
+    # Strimzi's released install files (its operator and CRDs) are test data, not part of the
+    # project: read from $STRIMZI_INSTALL, else from the machine's shared folder (TALLY_SHARED,
+    # which tools/toolchain/enter finds beside the checkout or one of its parents). Whichever is
+    # found is also kept in $TALLY_HOME/shared/strimzi-install, so a clone elsewhere on the
+    # machine (CI's) finds them too. k8s/strimzi checks them against the pinned sums.
+    cache = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally") + "/shared/strimzi-install"
     shared = rctx.os.environ.get("TALLY_SHARED", "")
-    candidates = [rctx.os.environ.get("STRIMZI_CRDS", ""), shared + "/strimzi-crds" if shared else "", cache]
+    candidates = [rctx.os.environ.get("STRIMZI_INSTALL", ""), shared + "/strimzi-install" if shared else "", cache]
     src, found = None, []
     for candidate in [c for c in candidates if c]:
-        found = _crd_files(rctx, candidate)
+        found = _yaml_files(rctx, candidate)
         if found:
             src = candidate
             break
@@ -67,22 +68,23 @@ def _strimzi_crds_impl(rctx):
         rctx.execute(["mkdir", "-p", cache])
         rctx.execute(["cp"] + [str(f) for f in found] + [cache + "/"])
     for f in found:
-        rctx.file("crds/" + f.basename, rctx.read(f))
+        rctx.file("install/" + f.basename, rctx.read(f))
     if not found:
-        rctx.file("crds/MISSING", "no Strimzi CRDs (*.yaml) in any of %s; set STRIMZI_CRDS to their folder\n" %
-                                  ", ".join([c for c in candidates if c]))
+        rctx.file("install/MISSING", "no Strimzi install files (*.yaml) in any of %s; set STRIMZI_INSTALL to their folder\n" %
+                                     ", ".join([c for c in candidates if c]))
     rctx.file("BUILD.bazel", """\
-# Strimzi's CustomResourceDefinitions from {src} (crds/MISSING says why when there are none).
-exports_files(["crds"], visibility = ["//visibility:public"])
+# Strimzi's released cluster-operator install files from {src} (install/MISSING says why when
+# there are none).
+exports_files(["install"], visibility = ["//visibility:public"])
 """.format(src = src))
 
-strimzi_crds = repository_rule(
-    implementation = _strimzi_crds_impl,
-    environ = ["STRIMZI_CRDS", "TALLY_HOME", "TALLY_SHARED"],
+strimzi_install = repository_rule(
+    implementation = _strimzi_install_impl,
+    environ = ["STRIMZI_INSTALL", "TALLY_HOME", "TALLY_SHARED"],
 )
 
 def _kube_extension_impl(_mctx):
     kube_binaries(name = "kube_binaries")
-    strimzi_crds(name = "strimzi_crds")
+    strimzi_install(name = "strimzi_install")
 
 kube = module_extension(implementation = _kube_extension_impl)

@@ -4,9 +4,11 @@
 //	tools/bazel run //tools/kube:cluster             # prints the kubeconfig to use
 //	tools/bazel run //k8s:apply -- --kubeconfig <that file> --skip-push
 //
-// Strimzi's CRDs are installed when a CRD folder is given, and PersistentVolumes stand in for a
-// StorageClass, so the whole of Tally's manifests applies and rolls out (on kwok: no containers
-// run). State lives in a temporary directory, removed on exit.
+// Stand-ins for GKE's CRDs (tools/kube/gke-crds.yaml) are installed when given, and
+// PersistentVolumes stand in for a StorageClass, so the whole of Tally's manifests applies and
+// rolls out (on kwok: no containers run; Kafka never becomes Ready without a test marking it,
+// so apply waits for it until its --timeout). State lives in a temporary directory, removed on
+// exit.
 package main
 
 import (
@@ -33,7 +35,7 @@ func run(ctx context.Context) error {
 	var cfg kubecluster.Config
 	flag.StringVar(&cfg.Bin, "bin", "", "directory of etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
 	flag.StringVar(&cfg.Stages, "stages", "", "directory of kwok's Stage configs")
-	crds := flag.String("crds", "", "directory of CRDs to install (Strimzi's); empty for none")
+	crds := flag.String("crds", "", "a YAML file of CRDs to install (GKE's stand-ins); empty for none")
 	volumes := flag.Int("volumes", 2, "PersistentVolumes to offer to StatefulSets")
 	flag.Parse()
 	if cfg.Bin == "" || cfg.Stages == "" {

@@ -22,9 +22,13 @@ import (
 
 // Config is the server's settings; README.md documents each variable.
 type Config struct {
-	HTTPAddr        string
-	WebRoot         string
-	API             *url.URL
+	HTTPAddr string
+	WebRoot  string
+	API      *url.URL
+	// APIIDToken: call the API with a Google identity token for API_URL from the metadata
+	// server at MetadataHost (the API is a private Cloud Run service).
+	APIIDToken      bool
+	MetadataHost    string
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -34,6 +38,8 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		HTTPAddr:        r.String("HTTP_ADDR", ":8000"),
 		WebRoot:         r.String("WEB_ROOT", "/srv/web"),
+		APIIDToken:      r.Bool("API_ID_TOKEN", false),
+		MetadataHost:    r.String("GCE_METADATA_HOST", webproxy.DefaultMetadataHost),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:        r.LogLevel("LOG_LEVEL", slog.LevelInfo),
 	}
@@ -62,7 +68,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	proxy := webproxy.New(webproxy.Options{Root: cfg.WebRoot, API: cfg.API, Logger: log})
+	opts := webproxy.Options{Root: cfg.WebRoot, API: cfg.API, Logger: log}
+	if cfg.APIIDToken {
+		opts.Tokens = webproxy.NewIDTokens(cfg.MetadataHost, cfg.API.String())
+	}
+	proxy := webproxy.New(opts)
 	srv := &http.Server{
 		Handler:           proxy,
 		ReadHeaderTimeout: webproxy.ReadHeaderTimeout,
@@ -71,7 +81,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(proxy.CloseStreams)
-	log.Info("web serving", "http_addr", ln.Addr().String(), "web_root", cfg.WebRoot, "api", cfg.API.String())
+	log.Info("web serving", "http_addr", ln.Addr().String(), "web_root", cfg.WebRoot, "api", cfg.API.String(), "api_id_token", cfg.APIIDToken)
 	if err := httpapi.Serve(ctx, srv, ln, cfg.ShutdownTimeout); err != nil {
 		return err
 	}

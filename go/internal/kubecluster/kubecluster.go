@@ -355,24 +355,14 @@ func (c *Cluster) Kubectl(ctx context.Context, stdin string, args ...string) (st
 	return string(out), nil
 }
 
-// InstallCRDs applies every *.yaml CustomResourceDefinition in dir and waits until each serves.
-func (c *Cluster) InstallCRDs(ctx context.Context, dir string) error {
-	if missing, err := os.ReadFile(filepath.Join(dir, "MISSING")); err == nil {
-		return fmt.Errorf("no CRDs: %s", missing)
+// InstallCRDs applies the CustomResourceDefinitions in a YAML file and waits until each serves.
+func (c *Cluster) InstallCRDs(ctx context.Context, file string) error {
+	// Server-side: large CRDs exceed client-side apply's annotation limit.
+	out, err := c.Kubectl(ctx, "", "apply", "--server-side", "-f", file, "-o", "name")
+	if err != nil {
+		return err
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if len(files) == 0 {
-		return fmt.Errorf("no CRDs (*.yaml) in %s", dir)
-	}
-	var names []string
-	for _, f := range files {
-		// Server-side: large CRDs (Strimzi's Kafka) exceed client-side apply's annotation limit.
-		out, err := c.Kubectl(ctx, "", "apply", "--server-side", "-f", f, "-o", "name")
-		if err != nil {
-			return err
-		}
-		names = append(names, strings.Fields(out)...)
-	}
+	names := strings.Fields(out)
 	// Polled rather than `kubectl wait`, which fails on a CRD whose status is not written yet.
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -32,6 +32,15 @@ type Options struct {
 	API *url.URL
 	// Logger gets one line per failed upstream call.
 	Logger *slog.Logger
+	// Tokens, when set, authenticate every call to the API (proxied requests and the readiness
+	// check) with a bearer token from it: a private Cloud Run API wants a Google identity token
+	// for its URL (IDTokens). Nil sends none.
+	Tokens TokenSource
+}
+
+// TokenSource gives the bearer token of the next call to the API.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
 }
 
 // Proxy is an http.Handler for the whole webapp origin.
@@ -40,6 +49,7 @@ type Proxy struct {
 	rootOS string
 	api    *url.URL
 	log    *slog.Logger
+	tokens TokenSource
 	proxy  *httputil.ReverseProxy
 	mux    *http.ServeMux
 	// streams is cancelled by CloseStreams; every proxied request ends with it.
@@ -55,6 +65,7 @@ func New(opts Options) *Proxy {
 		rootOS:  opts.Root,
 		api:     opts.API,
 		log:     opts.Logger,
+		tokens:  opts.Tokens,
 		streams: streams,
 		closeFn: closeFn,
 	}
@@ -87,7 +98,26 @@ func (p *Proxy) serveAPI(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(p.streams, cancel)
 	defer stop()
-	p.proxy.ServeHTTP(w, r.WithContext(ctx))
+	out := r.WithContext(ctx)
+	out.Header = r.Header.Clone()
+	if err := p.authorize(ctx, out.Header); err != nil {
+		p.upstreamError(w, r, err)
+		return
+	}
+	p.proxy.ServeHTTP(w, out)
+}
+
+// authorize puts the API's bearer token in h, replacing whatever the client sent.
+func (p *Proxy) authorize(ctx context.Context, h http.Header) error {
+	if p.tokens == nil {
+		return nil
+	}
+	token, err := p.tokens.Token(ctx)
+	if err != nil {
+		return err
+	}
+	h.Set("Authorization", "Bearer "+token)
+	return nil
 }
 
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
@@ -108,6 +138,9 @@ func (p *Proxy) ready(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.api.JoinPath("/healthz").String(), nil)
 	if err != nil {
 		return err
+	}
+	if err := p.authorize(ctx, req.Header); err != nil {
+		return fmt.Errorf("api: %w", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package kubernetes_test applies Tally's rendered manifests with //k8s:apply's own script to a
-// real Kubernetes API server (etcd, kube-apiserver, controller-manager, scheduler, and kwok
-// standing in for kubelets), with Strimzi's CRDs installed, and checks what the cluster made of
-// them.
+// real, empty Kubernetes API server (etcd, kube-apiserver, controller-manager, scheduler, and kwok
+// standing in for kubelets): the script installs the Strimzi operator from its released files,
+// then Tally; the test checks what the cluster made of them, that //k8s:diff is then empty and
+// that //k8s:delete removes it all.
 package kubernetes_test
 
 import (
@@ -20,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/kubecluster"
 )
 
@@ -81,16 +85,41 @@ func tail(s string, n int) string {
 	return s
 }
 
-// apply runs k8s/apply.sh, the script behind //k8s:apply and //k8s:diff, on rendered manifests.
+// apply runs k8s/apply.sh, the script behind //k8s:apply, //k8s:diff and //k8s:delete, on
+// rendered manifests, with Strimzi's released install files from the shared folder.
 func (k *cluster) apply(mode string, r rendered, extra ...string) string {
 	k.t.Helper()
 	args := append([]string{runfile(k.t, "APPLY"), mode, r.manifests, r.refs, runfile(k.t, "PUSH"),
-		"--kubeconfig", k.c.Kubeconfig}, extra...)
+		runfile(k.t, "STRIMZI"), runfile(k.t, "STRIMZI_PIN"),
+		"--kubeconfig", k.c.Kubeconfig, "--strimzi-install", runfile(k.t, "STRIMZI_INSTALL")}, extra...)
 	out, err := exec.CommandContext(k.ctx, "bash", args...).CombinedOutput()
 	if err != nil {
 		k.t.Fatalf("k8s/apply.sh %s: %v\n%s", mode, err, out)
 	}
 	return string(out)
+}
+
+// standInForStrimzi marks Kafka tally Ready once it exists, as the operator does when its
+// brokers are up: kwok runs no containers, so the operator installed by apply never reconciles.
+// It is the one thing the test does in the operator's place; apply must wait for it.
+func (k *cluster) standInForStrimzi() <-chan time.Time {
+	marked := make(chan time.Time, 1)
+	go func() {
+		for k.ctx.Err() == nil {
+			time.Sleep(500 * time.Millisecond)
+			if _, err := k.kubectl("", "get", "kafka", "tally", "-n", "tally-kafka"); err != nil {
+				continue
+			}
+			time.Sleep(2 * time.Second) // apply is waiting by now: the wait must be what ends
+			_, err := k.kubectl("", "patch", "kafka", "tally", "-n", "tally-kafka", "--subresource=status", "--type=merge",
+				"-p", `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"TestStandIn"}]}}`)
+			if err == nil {
+				marked <- time.Now()
+				return
+			}
+		}
+	}()
+	return marked
 }
 
 // rendered is a render's output: the manifests and the refs of our images ("name ref" lines).
@@ -202,11 +231,13 @@ func TestApply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	k := startCluster(t, ctx)
-	if err := k.c.InstallCRDs(ctx, runfile(t, "STRIMZI_CRDS")); err != nil {
-		t.Fatalf("Strimzi's CRDs are needed to validate the Kafka resources: %v", err)
+	// GKE's own kinds (ManagedCertificate, FrontendConfig, BackendConfig) exist on every GKE
+	// cluster; here, stand-in CRDs that accept any content (render_test checks the content).
+	if err := k.c.InstallCRDs(ctx, runfile(t, "GKE_CRDS")); err != nil {
+		t.Fatal(err)
 	}
-	// The StatefulSets' claims (Redis, MongoDB): a real cluster's StorageClass makes volumes.
-	if err := k.c.AddVolumes(ctx, 2); err != nil {
+	// The StatefulSets' claims (Redis, MongoDB's members): a real cluster's StorageClass makes volumes.
+	if err := k.c.AddVolumes(ctx, 1+mongoMembers); err != nil {
 		t.Fatal(err)
 	}
 
@@ -220,15 +251,44 @@ func TestApply(t *testing.T) {
 	}
 	objects := len(regexp.MustCompile(`(?m)^kind: `).FindAll(renderedObjects, -1))
 
-	t.Run("diff on a cluster without Tally lists every object", func(t *testing.T) {
+	t.Run("diff on an empty cluster lists every object, the operator's too", func(t *testing.T) {
 		out := k.apply("diff", r)
-		if n := strings.Count(out, "  create  "); n != objects || !strings.Contains(out, "create  deployment.apps/consumer") {
-			t.Errorf("diff before the first apply lists %d objects to create, want all %d:\n%s", n, objects, out)
+		n := strings.Count(out, "  create  ")
+		if n < objects+20 || !strings.Contains(out, "create  Deployment tally/consumer") ||
+			!strings.Contains(out, "create  Deployment strimzi/strimzi-cluster-operator") ||
+			!strings.Contains(out, "create  CustomResourceDefinition kafkas.kafka.strimzi.io") {
+			t.Errorf("diff before the first apply lists %d objects to create, want Tally's %d and the operator's:\n%s", n, objects, out)
 		}
 	})
+	if out, err := k.kubectl("", "get", "crd", "kafkas.kafka.strimzi.io"); err == nil {
+		t.Fatalf("Strimzi's CRDs are there before apply: the cluster is not empty\n%s", out)
+	}
 	started := time.Now()
+	kafkaReady := k.standInForStrimzi()
 	out := k.apply("apply", r, "--timeout", "120s")
-	t.Logf("k8s/apply.sh apply took %v:\n%s", time.Since(started).Round(time.Millisecond), tail(out, 4<<10))
+	finished := time.Now()
+	t.Logf("k8s/apply.sh apply took %v:\n%s", finished.Sub(started).Round(time.Millisecond), tail(out, 4<<10))
+
+	t.Run("apply installs the Strimzi operator and waits for Kafka", func(t *testing.T) {
+		got := k.must("", "get", "deployment", "strimzi-cluster-operator", "-n", "strimzi", "-o",
+			`jsonpath={.status.readyReplicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[?(@.name=="STRIMZI_NAMESPACE")].value}`)
+		if got != "1 quay.io/strimzi/operator:1.2.0 tally-kafka" {
+			t.Errorf("operator: ready, image, watched namespace = %q", got)
+		}
+		for _, ns := range []string{"strimzi", "tally-kafka"} {
+			if _, err := k.kubectl("", "get", "rolebinding", "strimzi-cluster-operator", "-n", ns); err != nil {
+				t.Errorf("the operator's RoleBinding is missing in %s", ns)
+			}
+		}
+		select {
+		case at := <-kafkaReady:
+			if finished.Before(at) {
+				t.Errorf("apply finished at %v, before Kafka was Ready at %v", finished, at)
+			}
+		default:
+			t.Error("apply finished without Kafka ever being marked Ready")
+		}
+	})
 
 	t.Run("the images are pushed by digest and the pods run them", func(t *testing.T) {
 		refs, err := os.ReadFile(r.refs)
@@ -249,8 +309,9 @@ func TestApply(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Content-Digest") != digest {
 				t.Errorf("%s: the registry answers %s with digest %q for %s", name, resp.Status, resp.Header.Get("Docker-Content-Digest"), ref)
 			}
-			// The module-only image is pushed for WasmEdge RuntimeClass nodes; nothing runs it here.
-			if name != "wasm-module" && !strings.Contains(running, ref) {
+			// The module-only image is pushed for WasmEdge RuntimeClass nodes; the API and the
+			// webapp run on Cloud Run (//k8s:cloudrun): no pod runs those.
+			if name != "wasm-module" && name != "api" && name != "web" && !strings.Contains(running, ref) {
 				t.Errorf("no pod runs %s (%s)", ref, name)
 			}
 		}
@@ -282,22 +343,36 @@ func TestApply(t *testing.T) {
 		}{
 			{"deployment", "tally", "grpc-producer", "2"},
 			{"deployment", "tally", "wasm-producer", "2"},
-			{"deployment", "tally", "api", "2"},
-			{"deployment", "tally", "web", "2"},
 			{"deployment", "tally-monitoring", "grafana", "1"},
 			{"statefulset", "tally-data", "redis", "1"},
-			{"statefulset", "tally-data", "mongodb", "1"},
+			{"statefulset", "tally-data", "mongodb", strconv.Itoa(mongoMembers)},
+			{"deployment", "strimzi", "strimzi-cluster-operator", "1"},
 		} {
 			got := k.must("", "get", w.kind, w.name, "-n", w.ns, "-o", "jsonpath={.spec.replicas} {.status.readyReplicas}")
 			if got != w.replicas+" "+w.replicas {
 				t.Errorf("%s %s/%s: replicas and ready replicas = %q, want %s ready", w.kind, w.ns, w.name, got, w.replicas)
 			}
 		}
+		// The API and the webapp are Cloud Run's, not the cluster's.
+		for _, name := range []string{"api", "web"} {
+			if _, err := k.kubectl("", "get", "deployment", name, "-n", "tally"); err == nil {
+				t.Errorf("deployment %s runs in the cluster too", name)
+			}
+		}
+		// The replica set's setup ran to completion (kwok completes a Job's pods).
+		if got := k.must("", "get", "job", "mongodb-setup", "-n", "tally-data", "-o", "jsonpath={.status.succeeded}"); got != "1" {
+			t.Errorf("job mongodb-setup succeeded = %q, want 1", got)
+		}
 		// kwok marks containers ready only once the scheduler has placed the pod on its node.
-		pods := k.must("", "get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
+		pods := k.must("", "get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
 		for _, line := range strings.Split(strings.TrimSpace(pods), "\n") {
-			if line != kubecluster.NodeName+" Running" {
-				t.Errorf("a pod is %q, want Running on %s", line, kubecluster.NodeName)
+			name, rest, _ := strings.Cut(line, " ")
+			want := kubecluster.NodeName + " Running"
+			if strings.HasPrefix(name, "mongodb-setup-") {
+				want = kubecluster.NodeName + " Succeeded"
+			}
+			if rest != want {
+				t.Errorf("pod %s is %q, want %q", name, rest, want)
 			}
 		}
 	})
@@ -329,10 +404,12 @@ func TestApply(t *testing.T) {
 		if got != "votes=/6 votes-dlq=votes.dlq/1 " {
 			t.Errorf("KafkaTopics = %q, want votes with 6 partitions and votes.dlq", got)
 		}
-		if got := k.must("", "get", "kafkanodepool", "dual-role", "-n", "tally-kafka", "-o", "jsonpath={.spec.roles}"); got != `["controller","broker"]` {
-			t.Errorf("KafkaNodePool roles = %s, want controller and broker (KRaft)", got)
+		if got := k.must("", "get", "kafkanodepool", "dual-role", "-n", "tally-kafka", "-o", "jsonpath={.spec.roles} {.spec.replicas}"); got != `["controller","broker"] 3` {
+			t.Errorf("KafkaNodePool roles and replicas = %s, want controller and broker (KRaft), 3 (k8s/settings.yaml)", got)
 		}
-		k.must("", "get", "kafka", "tally", "-n", "tally-kafka")
+		if got := k.must("", "get", "kafka", "tally", "-n", "tally-kafka", "-o", "jsonpath={.spec.kafka.config.min\\.insync\\.replicas}"); got != "2" {
+			t.Errorf("min.insync.replicas = %q, want 2 of 3", got)
+		}
 		// The CRDs' schemas are enforced: a topic with no partitions is refused.
 		bad := "apiVersion: kafka.strimzi.io/v1\nkind: KafkaTopic\nmetadata: {name: bad, namespace: tally-kafka, labels: {strimzi.io/cluster: tally}}\nspec: {partitions: 0}\n"
 		if out, err := k.kubectl(bad, "apply", "--server-side", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(out, "partitions") {
@@ -340,41 +417,85 @@ func TestApply(t *testing.T) {
 		}
 	})
 
-	t.Run("Grafana's Redis user reads the dashboard's keys and nothing else", func(t *testing.T) {
-		// Redis as the StatefulSet runs it (its args from the cluster, passwords filled in), the
-		// toolchain's redis-server being the image's version.
+	t.Run("Redis's users may do what their program does and nothing else", func(t *testing.T) {
+		// Redis as the StatefulSet runs it (its args from the cluster, every $(X_PASSWORD) filled
+		// in), the toolchain's redis-server being the image's version.
 		var args []string
 		raw := k.must("", "get", "statefulset", "redis", "-n", "tally-data", "-o", "jsonpath={.spec.template.spec.containers[0].args}")
 		if err := json.Unmarshal([]byte(raw), &args); err != nil {
 			t.Fatalf("redis args %q: %v", raw, err)
 		}
-		const admin, grafana = "admin-test-password", "grafana-test-password"
+		passwords := map[string]string{"default": "admin-test-password"}
 		for i := range args {
-			args[i] = strings.NewReplacer("$(REDIS_PASSWORD)", admin, "$(GRAFANA_PASSWORD)", grafana).Replace(args[i])
+			args[i] = regexp.MustCompile(`\$\(([A-Z]+)_PASSWORD\)`).ReplaceAllStringFunc(args[i], func(v string) string {
+				user := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(v, "$("), "_PASSWORD)"))
+				if user == "redis" {
+					user = "default"
+				}
+				passwords[user] = user + "-test-password"
+				return passwords[user]
+			})
+		}
+		for _, user := range []string{"consumer", "api", "grafana"} {
+			if passwords[user] == "" {
+				t.Fatalf("Redis's args make no user %s: %v", user, args)
+			}
 		}
 		cli := startRedis(t, args)
-		as := func(user, password string, command ...string) string {
-			out, err := exec.Command("redis-cli", append([]string{"-p", cli, "--user", user, "--pass", password, "--no-auth-warning"}, command...)...).CombinedOutput()
+		as := func(user string, command ...string) string {
+			out, err := exec.Command("redis-cli", append([]string{"-p", cli, "--user", user, "--pass", passwords[user], "--no-auth-warning"}, command...)...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("redis-cli %v: %v\n%s", command, err, out)
 			}
 			return strings.TrimSpace(string(out))
 		}
-		// The script reads the last complete bucket; the current one holds the same votes so
-		// that crossing a 10 s boundary before the script runs changes nothing.
-		now := time.Now().Unix()
-		last, current := strconv.FormatInt(now-now%10-10, 10), strconv.FormatInt(now-now%10, 10)
-		for _, c := range [][]string{
-			{"HSET", "tally:votes:10s:" + current, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
-			{"SET", "tally:votes:total", "7"},
-			{"HSET", "tally:votes:band", "Alux Nahual", "3", "Bohemia Suburbana", "4"},
-			{"HSET", "tally:votes:album", "Alux Nahual — Conquista", "3"},
-			{"HSET", "tally:votes:10s:" + last, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
-			{"SET", "tally:applied:votes:0", "41"},
-		} {
-			as("default", admin, c...)
+		denied := func(user string, command ...string) {
+			t.Helper()
+			if out := as(user, command...); !strings.Contains(out, "NOPERM") {
+				t.Errorf("Redis user %s may run %v: %q", user, command, out)
+			}
 		}
 
+		// The consumer counts a batch with its real script, as itself.
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + cli, Username: "consumer", Password: passwords["consumer"]})
+		defer rdb.Close()
+		now := time.Now()
+		res, err := counts.New(rdb).Apply(ctx, 0, -1, 1, []counts.Vote{
+			{Offset: 0, Band: "Alux Nahual", Album: "Conquista", AcceptedAt: now},
+			{Offset: 1, Band: "Bohemia Suburbana", Album: "Tierra Santa", AcceptedAt: now},
+		})
+		if err != nil || res.Counted != 2 {
+			t.Fatalf("the consumer's Apply as Redis user consumer: %+v, %v", res, err)
+		}
+		if applied, err := counts.New(rdb).Applied(ctx, 0); err != nil || applied != 1 {
+			t.Errorf("the consumer's watermark read: %d, %v", applied, err)
+		}
+		denied("consumer", "FLUSHALL")
+		denied("consumer", "SET", "other:key", "1")
+		denied("consumer", "CONFIG", "GET", "*")
+
+		// The API reads the counts it shows, and writes nothing.
+		for _, c := range [][]string{
+			{"GET", counts.TotalKey}, {"HGETALL", counts.BandKey}, {"HGETALL", counts.BandAlbumsKey("Alux Nahual")}, {"PING"},
+		} {
+			if out := as("api", c...); out == "" || strings.Contains(out, "NOPERM") {
+				t.Errorf("the API's user: %v = %q", c, out)
+			}
+		}
+		denied("api", "HINCRBY", counts.BandKey, "Alux Nahual", "1")
+		denied("api", "GET", counts.AppliedKey(0))
+		denied("api", "EVAL", "return 1", "0")
+
+		// Grafana runs every query of the dashboards. The script reads the last complete bucket;
+		// the current one holds the same votes so that crossing a 10 s boundary changes nothing.
+		unix := time.Now().Unix()
+		last, current := strconv.FormatInt(unix-unix%10-10, 10), strconv.FormatInt(unix-unix%10, 10)
+		for _, c := range [][]string{
+			{"HSET", "tally:votes:10s:" + current, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
+			{"HSET", "tally:votes:10s:" + last, "Alux Nahual", "2", "Bohemia Suburbana", "5"},
+		} {
+			as("default", c...)
+		}
 		type panel struct {
 			Title   string                                           `json:"title"`
 			Targets []struct{ Type, Command, KeyName, Query string } `json:"targets"`
@@ -403,9 +524,9 @@ func TestApply(t *testing.T) {
 					if m == nil {
 						t.Fatalf("%s: query %q", p.Title, q.Query)
 					}
-					out = as("grafana", grafana, "EVAL_RO", m[1], "0")
+					out = as("grafana", "EVAL_RO", m[1], "0")
 				} else {
-					out = as("grafana", grafana, strings.ToUpper(q.Command), q.KeyName)
+					out = as("grafana", strings.ToUpper(q.Command), q.KeyName)
 				}
 				if out == "" || strings.Contains(out, "ERR") || strings.Contains(out, "NOPERM") {
 					t.Errorf("%s: Grafana's user got %q", p.Title, out)
@@ -415,39 +536,44 @@ func TestApply(t *testing.T) {
 				}
 			}
 		}
-		for _, denied := range [][]string{
-			{"HINCRBY", "tally:votes:band", "Alux Nahual", "1"},
-			{"GET", "tally:applied:votes:0"},
-			{"EVAL", "return 1", "0"},
-			{"FLUSHALL"},
-		} {
-			if out := as("grafana", grafana, denied...); !strings.Contains(out, "NOPERM") {
-				t.Errorf("Grafana's user may run %v: %q", denied, out)
-			}
-		}
+		denied("grafana", "HINCRBY", counts.BandKey, "Alux Nahual", "1")
+		denied("grafana", "GET", counts.AppliedKey(0))
+		denied("grafana", "EVAL", "return 1", "0")
+		denied("grafana", "FLUSHALL")
 	})
 
 	t.Run("Secrets are made once and shared", func(t *testing.T) {
 		value := func(ns, name, key string) string {
 			return k.must("", "get", "secret", name, "-n", ns, "-o", "jsonpath={.data."+key+"}")
 		}
-		for _, shared := range []struct{ name, server, client string }{
-			{"redis-auth", "tally-data", "tally"},
-			{"redis-grafana", "tally-data", "tally-monitoring"},
-			{"mongodb-auth", "tally-data", "tally"},
+		for _, shared := range []struct{ name, client string }{
+			{"redis-consumer", "tally"},
+			{"redis-grafana", "tally-monitoring"},
+			{"mongodb-consumer", "tally"},
 		} {
-			server := value(shared.server, shared.name, "password")
+			server := value("tally-data", shared.name, "password")
 			if server == "" || value(shared.client, shared.name, "password") != server {
-				t.Errorf("%s in %s is empty or differs from %s's", shared.name, shared.client, shared.server)
+				t.Errorf("%s in %s is empty or differs from tally-data's", shared.name, shared.client)
 			}
 		}
-		if value("tally-data", "redis-auth", "password") == value("tally-data", "redis-grafana", "password") {
-			t.Error("Grafana's Redis password is the consumer's")
+		// Each user its own password; the API's and the administrators' stay in tally-data.
+		seen := map[string]string{}
+		for _, name := range []string{"redis-auth", "redis-consumer", "redis-api", "redis-grafana", "mongodb-auth", "mongodb-consumer", "mongodb-api"} {
+			v := value("tally-data", name, "password")
+			if other, dup := seen[v]; dup || v == "" {
+				t.Errorf("Secret %s's password is empty or %s's", name, other)
+			}
+			seen[v] = name
 		}
-		redis := value("tally-data", "redis-auth", "password")
-		k.apply("apply", r, "--skip-push", "--timeout", "120s")
-		if got := value("tally-data", "redis-auth", "password"); got != redis {
-			t.Error("a second apply changed the Redis password")
+		for _, private := range []string{"redis-auth", "redis-api", "mongodb-auth", "mongodb-api", "mongodb-keyfile"} {
+			if out, err := k.kubectl("", "get", "secret", private, "-n", "tally"); err == nil {
+				t.Errorf("Secret %s is copied into namespace tally, whose pods do not use it\n%s", private, out)
+			}
+		}
+		redisPassword := value("tally-data", "redis-consumer", "password")
+		k.apply("apply", r, "--skip-push", "--timeout", "120s") // Kafka is Ready already
+		if got := value("tally-data", "redis-consumer", "password"); got != redisPassword {
+			t.Error("a second apply changed the consumer's Redis password")
 		}
 	})
 
@@ -456,4 +582,39 @@ func TestApply(t *testing.T) {
 			t.Errorf("k8s/apply.sh diff right after apply:\n%s", out)
 		}
 	})
+
+	t.Run("delete removes everything but the volumes, then the volumes", func(t *testing.T) {
+		k.apply("delete", r, "--timeout", "120s")
+		left := k.must("", "get", "-f", r.manifests, "--ignore-not-found", "-o", "name")
+		if strings.TrimSpace(left) != "namespace/tally-kafka\nnamespace/tally-data" {
+			t.Errorf("after delete, of the rendered objects these are left (want only the namespaces holding volumes):\n%s", left)
+		}
+		if out := k.must("", "get", "crd", "-o", "name"); strings.Contains(out, "strimzi.io") {
+			t.Errorf("the Strimzi operator's CRDs are left:\n%s", out)
+		}
+		if out := k.must("", "get", "clusterroles", "-o", "name"); strings.Contains(out, "strimzi") {
+			t.Errorf("the Strimzi operator's ClusterRoles are left:\n%s", out)
+		}
+		claims := k.must("", "get", "pvc", "-n", "tally-data", "-o", "name")
+		if n := len(strings.Fields(claims)); n != 1+mongoMembers {
+			t.Errorf("after delete, %d volume claims are left in tally-data, want all %d:\n%s", n, 1+mongoMembers, claims)
+		}
+		workloads := k.must("", "get", "deployments,statefulsets,jobs,services,configmaps,networkpolicies", "-n", "tally-data", "-o", "name")
+		if strings.TrimSpace(workloads) != "configmap/kube-root-ca.crt" {
+			t.Errorf("after delete, tally-data still holds:\n%s", workloads)
+		}
+
+		k.apply("delete", r, "--volumes", "--timeout", "120s")
+		for _, ns := range []string{"tally-data", "tally-kafka"} {
+			if out, err := k.kubectl("", "get", "namespace", ns); err == nil {
+				t.Errorf("after delete --volumes, namespace %s is left:\n%s", ns, out)
+			}
+		}
+		if out := k.must("", "get", "pvc", "-A", "-o", "name"); strings.TrimSpace(out) != "" {
+			t.Errorf("after delete --volumes, volume claims are left:\n%s", out)
+		}
+	})
 }
+
+// mongoMembers is the replica set's size in k8s/settings.yaml, the rendered default.
+const mongoMembers = 3

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Deploys the API and the webapp to Cloud Run, after //k8s:apply has made the cluster's Secrets
+# and internal load balancers:
+#
+#   tools/bazel run //k8s:cloudrun_deploy [-- --context NAME] [--kubeconfig FILE] [--skip-push]
+#
+# 1. pushes the images (as //k8s:apply does);
+# 2. writes the API's connection strings into Secret Manager (tally-redis-url, tally-mongo-url:
+#    the read-only users api, at the addresses of redis-internal and mongodb-internal), readable
+#    by the API's service account only;
+# 3. deploys tally-api with `gcloud run services replace`, lets only the webapp's service
+#    account invoke it, and writes its URL into tally-api-url for the webapp;
+# 4. deploys tally-web the same way and lets anyone invoke it; prints its URL.
+# The project and region are those of the rendered services (k8s/settings.yaml). Needs gcloud,
+# logged in to that project (docs/deploy-gke.md); it is not in the toolchain, so this runs
+# gcloud from the PATH.
+set -euo pipefail
+
+services=$1 refs=$2 push=$3
+shift 3
+
+kubectl_args=() skip_push=false
+while (($#)); do
+  case $1 in
+    --context) kubectl_args+=(--context "$2"); shift 2 ;;
+    --context=*) kubectl_args+=("$1"); shift ;;
+    --kubeconfig) kubectl_args+=(--kubeconfig "$2"); shift 2 ;;
+    --kubeconfig=*) kubectl_args+=("$1"); shift ;;
+    --skip-push) skip_push=true; shift ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) echo "cloudrun: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '\033[1mcloudrun:\033[0m %s\n' "$*" >&2; }
+die() { printf 'cloudrun: %s\n' "$*" >&2; exit 1; }
+
+command -v gcloud >/dev/null ||
+  die "gcloud is not on the PATH: install the Google Cloud CLI and log in (gcloud auth login) to deploy to Cloud Run (docs/deploy-gke.md)"
+
+RUNFILES_DIR=$(cd "${RUNFILES_DIR:-$0.runfiles}" && pwd)
+export RUNFILES_DIR
+resolve() { [[ $1 == /* ]] && echo "$1" || echo "$RUNFILES_DIR/_main/$1"; }
+services=$(resolve "$services") refs=$(resolve "$refs") push=$(resolve "$push")
+[[ -n ${BUILD_WORKING_DIRECTORY:-} ]] && cd "$BUILD_WORKING_DIRECTORY"
+
+k() { kubectl "${kubectl_args[@]}" "$@"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# One service's document of the rendered stream, by name.
+service_doc() { awk -v name="$1" 'BEGIN { RS = "\n---\n" } $0 ~ "\n  name: " name "\n" { print }' "$services"; }
+service_doc tally-api >"$work/api.yaml"
+service_doc tally-web >"$work/web.yaml"
+[[ -s $work/api.yaml && -s $work/web.yaml ]] || die "$services lacks tally-api or tally-web"
+project=$(awk '/^  namespace: / { print $2; exit }' "$work/api.yaml")
+region=$(awk '/cloud.googleapis.com\/location: / { print $2; exit }' "$work/api.yaml")
+[[ -n $project && -n $region ]] || die "the rendered services name no project or region"
+g() { gcloud --project "$project" --quiet "$@"; }
+log "project $project, region $region"
+
+if ! $skip_push; then
+  read -r _ first_ref <"$refs"
+  registry=${first_ref%%/*} repository=${first_ref#*/}
+  repository=${repository%/*}
+  log "pushing the images to $registry/$repository"
+  "$push" --registry "$registry" --repository "$repository" >/dev/null
+fi
+
+# The cluster's side: the internal load balancers' addresses and the api users' passwords.
+address() {
+  local ip
+  ip=$(k get service "$1" -n tally-data -o 'jsonpath={.status.loadBalancer.ingress[0].ip}')
+  [[ -n $ip ]] || die "service tally-data/$1 has no load balancer address yet: run //k8s:apply first, or wait"
+  echo "$ip"
+}
+password() { k get secret "$1" -n tally-data -o 'jsonpath={.data.password}' | base64 -d; }
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+
+# put_secret NAME ACCOUNT: stdin becomes the secret's newest version, readable by ACCOUNT.
+put_secret() {
+  g secrets describe "$1" >/dev/null 2>&1 || g secrets create "$1" --replication-policy automatic >/dev/null
+  g secrets versions add "$1" --data-file - >/dev/null
+  g secrets add-iam-policy-binding "$1" --member "serviceAccount:$2" --role roles/secretmanager.secretAccessor >/dev/null
+  log "secret $1 updated"
+}
+api_account=tally-api@$project.iam.gserviceaccount.com
+web_account=tally-web@$project.iam.gserviceaccount.com
+
+printf 'redis://api:%s@%s:6379' "$(urlencode "$(password redis-api)")" "$(address redis-internal)" |
+  put_secret tally-redis-url "$api_account"
+# Any member answers the API's reads; directConnection because Cloud Run cannot resolve the
+# members' cluster names the replica set advertises.
+printf 'mongodb://api:%s@%s:27017/?authSource=admin&directConnection=true&readPreference=secondaryPreferred' \
+  "$(urlencode "$(password mongodb-api)")" "$(address mongodb-internal)" | put_secret tally-mongo-url "$api_account"
+
+log "deploying tally-api"
+g run services replace "$work/api.yaml" --region "$region" >/dev/null
+g run services add-iam-policy-binding tally-api --region "$region" \
+  --member "serviceAccount:$web_account" --role roles/run.invoker >/dev/null
+api_url=$(g run services describe tally-api --region "$region" --format 'value(status.url)')
+printf '%s' "$api_url" | put_secret tally-api-url "$web_account"
+
+log "deploying tally-web"
+g run services replace "$work/web.yaml" --region "$region" >/dev/null
+g run services add-iam-policy-binding tally-web --region "$region" --member allUsers --role roles/run.invoker >/dev/null
+log "the webapp: $(g run services describe tally-web --region "$region" --format 'value(status.url)')"

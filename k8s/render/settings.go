@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Settings are one deployment's choices (k8s/settings.yaml): the manifests read them as
+// template values, {{ .Domain }} and so on.
+type Settings struct {
+	Registry   string          `yaml:"registry"`
+	Repository string          `yaml:"repository"`
+	Domain     string          `yaml:"domain"`
+	Project    string          `yaml:"project"`
+	Region     string          `yaml:"region"`
+	CloudRun   CloudRun        `yaml:"cloudRun"`
+	Kafka      KafkaSettings   `yaml:"kafka"`
+	MongoDB    MongoDBSettings `yaml:"mongodb"`
+}
+
+// CloudRun is where the Cloud Run services' Direct VPC egress comes from.
+type CloudRun struct {
+	Network     string `yaml:"network"`
+	Subnet      string `yaml:"subnet"`
+	EgressRange string `yaml:"egressRange"`
+}
+
+// KafkaSettings size the Kafka cluster.
+type KafkaSettings struct {
+	Brokers int `yaml:"brokers"`
+}
+
+// Replication is every topic's replication factor: one copy per broker.
+func (k KafkaSettings) Replication() int { return k.Brokers }
+
+// MinInsync is min.insync.replicas: with three copies an acks=all write needs two, so one broker
+// may be down; with one copy, one.
+func (k KafkaSettings) MinInsync() int { return (k.Brokers + 1) / 2 }
+
+// MongoDBSettings size the replica set.
+type MongoDBSettings struct {
+	Members int `yaml:"members"`
+}
+
+// Hosts lists the members' stable names for a replica-set connection string.
+func (m MongoDBSettings) Hosts() string {
+	hosts := make([]string, m.Members)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("mongodb-%d.mongodb.tally-data.svc:27017", i)
+	}
+	return strings.Join(hosts, ",")
+}
+
+var (
+	dnsName  = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	gcpName  = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
+	repoPath = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	registry = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?$`)
+)
+
+// LoadSettings reads and checks a settings file; unknown keys are errors, so a typo cannot leave
+// a value at its default unnoticed.
+func LoadSettings(file string) (Settings, error) {
+	var s Settings
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return s, fmt.Errorf("settings: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("settings %s: %w", file, err)
+	}
+	if err := s.Check(); err != nil {
+		return s, fmt.Errorf("settings %s: %w", file, err)
+	}
+	return s, nil
+}
+
+// Check names every setting that cannot work.
+func (s Settings) Check() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if !registry.MatchString(s.Registry) {
+		bad("registry %q is not a host[:port]", s.Registry)
+	}
+	if !repoPath.MatchString(s.Repository) {
+		bad("repository %q is not a lowercase path", s.Repository)
+	}
+	if !dnsName.MatchString(s.Domain) {
+		bad("domain %q is not a DNS name", s.Domain)
+	}
+	for name, v := range map[string]string{"project": s.Project, "region": s.Region,
+		"cloudRun.network": s.CloudRun.Network, "cloudRun.subnet": s.CloudRun.Subnet} {
+		if !gcpName.MatchString(v) {
+			bad("%s %q is not a Google Cloud resource name", name, v)
+		}
+	}
+	if p, err := netip.ParsePrefix(s.CloudRun.EgressRange); err != nil || !p.Addr().Is4() || p != p.Masked() || !p.Addr().IsPrivate() {
+		bad("cloudRun.egressRange %q is not a private IPv4 range in CIDR form (a subnet's primary range)", s.CloudRun.EgressRange)
+	}
+	if s.Kafka.Brokers != 1 && s.Kafka.Brokers != 3 {
+		bad("kafka.brokers is %d: want 1 or 3", s.Kafka.Brokers)
+	}
+	if s.MongoDB.Members != 1 && s.MongoDB.Members != 3 {
+		bad("mongodb.members is %d: want 1 or 3", s.MongoDB.Members)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// RedisUser is one Redis ACL user: the keys it may touch come from the key layout
+// (proto/redis_keys.json), the commands from its role.
+type RedisUser struct {
+	Name string
+	// Secret holds its password (key "password"); PasswordVar is the variable Redis's container
+	// reads it into.
+	Secret, PasswordVar string
+	Keys                []string
+	Commands            []string
+}
+
+// redisRoles are the commands each user of the key layout may run; the keys are the layout's.
+var redisRoles = []struct {
+	name     string
+	commands []string
+}{
+	// Counts batches with one script (go/internal/counts/apply.lua) and reads its watermarks.
+	{"consumer", []string{"-@all", "+@connection", "+@read", "+@write", "+eval", "+evalsha", "-@dangerous"}},
+	// Reads the counts; INFO is ioredis's ready check when it connects.
+	{"api", []string{"-@all", "+@connection", "+@read", "+info", "-@dangerous"}},
+	// Reads the counts; the bucket panel is a read-only script that asks Redis for the time.
+	{"grafana", []string{"-@all", "+@connection", "+@read", "+eval_ro", "+time", "-@dangerous"}},
+}
+
+var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// RedisUsers derives the ACL users from the key layout: each gets exactly the keys the layout
+// says it writes or reads, a {placeholder} becoming a wildcard.
+func RedisUsers(layoutFile string) ([]RedisUser, error) {
+	var layout struct {
+		Keys []struct {
+			Template string   `json:"template"`
+			Writer   string   `json:"writer"`
+			Readers  []string `json:"readers"`
+		} `json:"keys"`
+	}
+	data, err := os.ReadFile(layoutFile)
+	if err != nil {
+		return nil, fmt.Errorf("redis key layout: %w", err)
+	}
+	if err := json.Unmarshal(data, &layout); err != nil {
+		return nil, fmt.Errorf("redis key layout %s: %w", layoutFile, err)
+	}
+	var users []RedisUser
+	for _, role := range redisRoles {
+		u := RedisUser{
+			Name:        role.name,
+			Secret:      "redis-" + role.name,
+			PasswordVar: strings.ToUpper(role.name) + "_PASSWORD",
+			Commands:    role.commands,
+		}
+		for _, k := range layout.Keys {
+			if k.Writer == role.name || slices.Contains(k.Readers, role.name) {
+				u.Keys = append(u.Keys, placeholder.ReplaceAllString(k.Template, "*"))
+			}
+		}
+		if len(u.Keys) == 0 {
+			return nil, fmt.Errorf("redis key layout %s: no key names %s as writer or reader", layoutFile, role.name)
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// Values are what a manifest template sees.
+type Values struct {
+	Settings
+	Redis struct{ Users []RedisUser }
+}

@@ -1,0 +1,289 @@
+// Command strimzi prepares the Strimzi cluster operator's install for //k8s:apply: it takes the
+// release's install files (downloaded from the pinned release tag, or read from a folder),
+// refuses any whose sha256 is not the pinned one, and writes them as one stream with the
+// operator installed in its own namespace and watching Tally's Kafka namespace, as Strimzi's
+// documentation describes for a single watched namespace:
+//
+//   - every namespaced object goes into the operator's namespace, and every binding's subjects
+//     name that namespace (the release says "myproject");
+//
+//   - the operator's STRIMZI_NAMESPACE is the watched namespace instead of its own;
+//
+//   - the RoleBindings that let it manage Kafka clusters (roles -namespaced, -watched and the
+//     entity operator's) are repeated in the watched namespace.
+//
+//     strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] --out operator.yaml
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	// OperatorNamespace is where the operator runs; WatchedNamespace holds Tally's Kafka.
+	OperatorNamespace = "strimzi"
+	WatchedNamespace  = "tally-kafka"
+	// releaseURL is where a release's install files are, by version and file name.
+	releaseURL = "https://raw.githubusercontent.com/strimzi/strimzi-kafka-operator/%s/packaging/install/cluster-operator/%s"
+)
+
+// watchedRoles are the ClusterRoles the operator needs bound in each namespace it watches.
+var watchedRoles = []string{"strimzi-cluster-operator-namespaced", "strimzi-cluster-operator-watched", "strimzi-entity-operator"}
+
+// namespaced are the kinds of the release's namespaced objects; any other kind must be
+// cluster-scoped, and a kind that is neither stops the install (a new release needs a look).
+var (
+	namespaced = []string{"ServiceAccount", "RoleBinding", "ConfigMap", "Deployment"}
+	cluster    = []string{"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+)
+
+// Pin is a release's version and its install files' sums, from a file named
+// strimzi-<version>.sha256 holding "<sha256>  <file>" lines.
+type Pin struct {
+	Version string
+	Files   []string
+	Sums    map[string]string
+}
+
+var pinName = regexp.MustCompile(`^strimzi-([0-9]+\.[0-9]+\.[0-9]+)\.sha256$`)
+var pinLine = regexp.MustCompile(`^([0-9a-f]{64})  ([0-9A-Za-z._-]+\.yaml)$`)
+
+// ReadPin reads a pin file.
+func ReadPin(path string) (Pin, error) {
+	m := pinName.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return Pin{}, fmt.Errorf("pin %s: want a file named strimzi-<version>.sha256", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Pin{}, fmt.Errorf("pin: %w", err)
+	}
+	defer f.Close()
+	pin := Pin{Version: m[1], Sums: map[string]string{}}
+	s := bufio.NewScanner(f)
+	for n := 1; s.Scan(); n++ {
+		line := s.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := pinLine.FindStringSubmatch(line)
+		if m == nil {
+			return Pin{}, fmt.Errorf("pin %s:%d: want \"<sha256>  <file>.yaml\", got %q", path, n, line)
+		}
+		pin.Files = append(pin.Files, m[2])
+		pin.Sums[m[2]] = m[1]
+	}
+	if err := s.Err(); err != nil {
+		return Pin{}, fmt.Errorf("pin %s: %w", path, err)
+	}
+	if len(pin.Files) == 0 {
+		return Pin{}, fmt.Errorf("pin %s: no files", path)
+	}
+	return pin, nil
+}
+
+// Fetch returns every pinned file's content, read from dir or, when dir is empty, downloaded
+// from the release; a file whose sum differs from the pin, or a YAML file in dir the pin does
+// not list, is an error.
+func (p Pin) Fetch(ctx context.Context, dir string) (map[string][]byte, error) {
+	if dir != "" {
+		present, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range present {
+			if _, ok := p.Sums[filepath.Base(f)]; !ok {
+				return nil, fmt.Errorf("%s is not among the pinned files of Strimzi %s", f, p.Version)
+			}
+		}
+	}
+	files := map[string][]byte{}
+	var errs []error
+	for _, name := range p.Files {
+		var data []byte
+		var err error
+		if dir != "" {
+			data, err = os.ReadFile(filepath.Join(dir, name))
+		} else {
+			data, err = download(ctx, fmt.Sprintf(releaseURL, p.Version, name))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sum := sha256.Sum256(data)
+		if got := hex.EncodeToString(sum[:]); got != p.Sums[name] {
+			errs = append(errs, fmt.Errorf("%s has sha256 %s, the pin for Strimzi %s says %s", name, got, p.Version, p.Sums[name]))
+			continue
+		}
+		files[name] = data
+	}
+	return files, errors.Join(errs...)
+}
+
+func download(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+}
+
+// Install rewrites the release's files (in the pin's order) into one stream for the operator's
+// namespace, watching WatchedNamespace.
+func Install(p Pin, files map[string][]byte) ([]byte, error) {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	for _, name := range p.Files {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(files[name], &doc); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: want one YAML object", name)
+		}
+		obj := doc.Content[0]
+		kind := scalar(obj, "kind")
+		switch {
+		case slices.Contains(namespaced, kind):
+			setNamespace(obj, OperatorNamespace)
+		case slices.Contains(cluster, kind):
+		default:
+			return nil, fmt.Errorf("%s: kind %q is neither a known namespaced nor a cluster-scoped kind of the release", name, kind)
+		}
+		for _, s := range seq(field(obj, "subjects")) {
+			if ns := field(s, "namespace"); ns != nil {
+				ns.Value = OperatorNamespace
+			}
+		}
+		if kind == "Deployment" {
+			if err := watch(obj, WatchedNamespace); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		if err := enc.Encode(obj); err != nil {
+			return nil, err
+		}
+		if kind == "RoleBinding" && slices.Contains(watchedRoles, scalar(field(obj, "roleRef"), "name")) {
+			setNamespace(obj, WatchedNamespace)
+			if err := enc.Encode(obj); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// watch points the operator's STRIMZI_NAMESPACE at ns.
+func watch(deployment *yaml.Node, ns string) error {
+	spec := field(field(field(deployment, "spec"), "template"), "spec")
+	for _, c := range seq(field(spec, "containers")) {
+		for _, env := range seq(field(c, "env")) {
+			if scalar(env, "name") != "STRIMZI_NAMESPACE" {
+				continue
+			}
+			env.Content = []*yaml.Node{str("name"), str("STRIMZI_NAMESPACE"), str("value"), str(ns)}
+			return nil
+		}
+	}
+	return errors.New("no container sets STRIMZI_NAMESPACE")
+}
+
+func setNamespace(obj *yaml.Node, ns string) {
+	meta := field(obj, "metadata")
+	if n := field(meta, "namespace"); n != nil {
+		n.Value = ns
+		return
+	}
+	meta.Content = append(meta.Content, str("namespace"), str(ns))
+}
+
+// field is a mapping node's value for key, or nil.
+func field(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node, key string) string {
+	if v := field(n, key); v != nil {
+		return v.Value
+	}
+	return ""
+}
+
+func seq(n *yaml.Node) []*yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
+}
+
+func str(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+
+func main() {
+	pinFile := flag.String("pin", "", "the pin file, strimzi-<version>.sha256")
+	from := flag.String("from", "", "a folder holding the release's install files (default: download them from the release)")
+	out := flag.String("out", "", "where to write the operator's install")
+	flag.Parse()
+	if err := run(context.Background(), *pinFile, *from, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "strimzi: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, pinFile, from, out string) error {
+	if pinFile == "" || out == "" {
+		return errors.New("--pin and --out are required")
+	}
+	pin, err := ReadPin(pinFile)
+	if err != nil {
+		return err
+	}
+	files, err := pin.Fetch(ctx, from)
+	if err != nil {
+		return fmt.Errorf("Strimzi %s's install files: %w", pin.Version, err)
+	}
+	stream, err := Install(pin, files)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, stream, 0o644)
+}

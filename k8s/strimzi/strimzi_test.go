@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func runfile(t *testing.T, env string) string {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Fatalf("$%s is not set (run under bazel test)", env)
+	}
+	return filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv(env))
+}
+
+// release is the shared copy of Strimzi's install files: the real release, as tests get it.
+func release(t *testing.T) (Pin, string) {
+	t.Helper()
+	pin, err := ReadPin(runfile(t, "PIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := runfile(t, "STRIMZI_INSTALL")
+	if _, err := os.Stat(filepath.Join(dir, "MISSING")); err == nil {
+		why, _ := os.ReadFile(filepath.Join(dir, "MISSING"))
+		t.Fatalf("no Strimzi install files: %s", why)
+	}
+	return pin, dir
+}
+
+func TestTheSharedReleaseMatchesThePin(t *testing.T) {
+	pin, dir := release(t)
+	if pin.Version != "1.2.0" {
+		t.Errorf("pinned version %s, want 1.2.0 (the CRDs k8s/manifests/kafka.yaml is written for)", pin.Version)
+	}
+	files, err := pin.Fetch(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(pin.Files) || len(files) < 20 {
+		t.Errorf("%d files fetched of %d pinned", len(files), len(pin.Files))
+	}
+}
+
+// copyRelease copies the release's YAML files into a folder the test may change.
+func copyRelease(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no YAML in %s: %v", dir, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestAChangedOrExtraFileIsRefused(t *testing.T) {
+	pin, dir := release(t)
+	changed := copyRelease(t, dir)
+	deployment := filepath.Join(changed, "060-Deployment-strimzi-cluster-operator.yaml")
+	data, _ := os.ReadFile(deployment)
+	if err := os.WriteFile(deployment, bytes.Replace(data, []byte("quay.io/strimzi/operator:1.2.0"), []byte("quay.io/else/operator:1.2.0"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pin.Fetch(context.Background(), changed); err == nil || !strings.Contains(err.Error(), "060-Deployment") {
+		t.Errorf("a changed Deployment: %v, want an error naming it", err)
+	}
+
+	extra := copyRelease(t, dir)
+	if err := os.WriteFile(filepath.Join(extra, "070-Extra.yaml"), []byte("kind: ConfigMap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pin.Fetch(context.Background(), extra); err == nil || !strings.Contains(err.Error(), "070-Extra.yaml") {
+		t.Errorf("an unpinned file: %v, want an error naming it", err)
+	}
+}
+
+type object struct {
+	Kind     string
+	Metadata struct{ Name, Namespace string }
+	Subjects []struct{ Kind, Name, Namespace string }
+	RoleRef  struct{ Name string } `yaml:"roleRef"`
+	Spec     struct {
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Env []map[string]any
+				}
+			}
+		}
+	}
+}
+
+func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
+	pin, dir := release(t)
+	files, err := pin.Fetch(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := Install(pin, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stream, []byte("myproject")) {
+		t.Error("the install still names the release's namespace myproject")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(stream))
+	watchedBindings := map[string]bool{}
+	crds, deployments := 0, 0
+	for {
+		var o object
+		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		switch o.Kind {
+		case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding":
+			if o.Metadata.Namespace != "" {
+				t.Errorf("cluster-scoped %s %s has namespace %s", o.Kind, o.Metadata.Name, o.Metadata.Namespace)
+			}
+			if o.Kind == "CustomResourceDefinition" {
+				crds++
+			}
+		case "RoleBinding":
+			if o.Metadata.Namespace == WatchedNamespace {
+				watchedBindings[o.RoleRef.Name] = true
+			} else if o.Metadata.Namespace != OperatorNamespace {
+				t.Errorf("RoleBinding %s in %q", o.Metadata.Name, o.Metadata.Namespace)
+			}
+		default:
+			if o.Metadata.Namespace != OperatorNamespace {
+				t.Errorf("%s %s in %q, want %s", o.Kind, o.Metadata.Name, o.Metadata.Namespace, OperatorNamespace)
+			}
+		}
+		for _, s := range o.Subjects {
+			if s.Kind == "ServiceAccount" && s.Namespace != OperatorNamespace {
+				t.Errorf("%s %s binds %s/%s, want the operator's namespace", o.Kind, o.Metadata.Name, s.Namespace, s.Name)
+			}
+		}
+		if o.Kind == "Deployment" {
+			deployments++
+			var watched any
+			for _, e := range o.Spec.Template.Spec.Containers[0].Env {
+				if e["name"] == "STRIMZI_NAMESPACE" {
+					watched = e["value"]
+				}
+			}
+			if watched != WatchedNamespace {
+				t.Errorf("STRIMZI_NAMESPACE = %v, want %s", watched, WatchedNamespace)
+			}
+		}
+	}
+	if crds < 10 || deployments != 1 {
+		t.Errorf("%d CRDs and %d Deployments in the install", crds, deployments)
+	}
+	for _, role := range watchedRoles {
+		if !watchedBindings[role] {
+			t.Errorf("no RoleBinding of %s in %s", role, WatchedNamespace)
+		}
+	}
+}
