@@ -35,6 +35,9 @@ type Config struct {
 	LogLevel        slog.Level
 	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
 	Pprof bool
+	// Clients bound slow, idle and too many clients; RateLimit each client's votes.
+	Clients   httpapi.ClientLimits
+	RateLimit httpapi.RateLimit
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -46,6 +49,8 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:        r.LogLevel("LOG_LEVEL", slog.LevelInfo),
 		Pprof:           r.Bool(httpapi.PprofEnv, false),
+		Clients:         httpapi.ReadClientLimits(&r),
+		RateLimit:       httpapi.ReadRateLimit(&r),
 	}
 	return cfg, r.Err()
 }
@@ -72,27 +77,27 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := front.New(front.Options{
-		Votes:    votev1.NewVoteServiceClient(conn),
-		Health:   healthpb.NewHealthClient(conn),
-		Timeout:  cfg.ProducerTimeout,
-		Logger:   log,
-		Registry: reg,
+		Votes:     votev1.NewVoteServiceClient(conn),
+		Health:    healthpb.NewHealthClient(conn),
+		Timeout:   cfg.ProducerTimeout,
+		Logger:    log,
+		Registry:  reg,
+		RateLimit: cfg.RateLimit,
 	})
 	if cfg.Pprof {
 		handler = httpapi.WithPprof(handler)
 		log.Warn("serving Go profiles under /debug/pprof/ (" + httpapi.PprofEnv + " is on)")
 	}
 	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      cfg.ProducerTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:        handler,
+		WriteTimeout:   cfg.Clients.HeaderTimeout + cfg.Clients.BodyTimeout + cfg.ProducerTimeout + 5*time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("grpc-front serving", "http_addr", ln.Addr().String(), "producer", cfg.ProducerTarget)
-	err = httpapi.Serve(ctx, srv, ln, cfg.ShutdownTimeout)
+	cfg.Clients.Apply(srv)
+	log.Info("grpc-front serving", "http_addr", ln.Addr().String(), "producer", cfg.ProducerTarget,
+		"max_connections", cfg.Clients.MaxConnections, "rate_limit_per_second", cfg.RateLimit.PerSecond)
+	err = httpapi.Serve(ctx, srv, cfg.Clients.Listener(ln, log), cfg.ShutdownTimeout)
 	if err := conn.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("close gRPC connection", "error", err.Error())
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/produce"
 	"github.com/tally-voting/tally/go/internal/service"
+	"github.com/tally-voting/tally/go/internal/vote"
 	"github.com/tally-voting/tally/go/internal/voterpc"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	LogLevel          slog.Level
 	// Pprof serves net/http/pprof under /debug/pprof/ on HTTP_ADDR (off by default).
 	Pprof bool
+	// Ballot is the ballot file votes must be on (proto/ballot.json), or vote.BallotOff.
+	Ballot string
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -55,6 +58,7 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:   r.Duration("SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:          r.LogLevel("LOG_LEVEL", slog.LevelInfo),
 		Pprof:             r.Bool(httpapi.PprofEnv, false),
+		Ballot:            r.String("TALLY_BALLOT", vote.BallotOff),
 	}
 	return cfg, r.Err()
 }
@@ -66,6 +70,10 @@ func main() {
 // run serves until ctx is done, then stops taking calls, lets calls in flight finish (their
 // records are acknowledged by then), closes the Kafka writer and returns.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ballot, err := vote.LoadBallot(cfg.Ballot)
+	if err != nil {
+		return err
+	}
 	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen for gRPC: %w", err)
@@ -92,6 +100,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	votev1.RegisterVoteServiceServer(srv, voterpc.NewServer(writer, voterpc.Options{
 		WriteTimeout: cfg.KafkaWriteTimeout,
 		Metrics:      metrics,
+		Ballot:       ballot,
 	}))
 	healthpb.RegisterHealthServer(srv, hs)
 
@@ -127,7 +136,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpapi.Serve(runCtx, httpSrv, httpLn, cfg.ShutdownTimeout) }()
 	log.Info("grpc-producer serving", "grpc_addr", grpcLn.Addr().String(), "http_addr", httpLn.Addr().String(),
-		"kafka_brokers", strings.Join(cfg.KafkaBrokers, ","))
+		"kafka_brokers", strings.Join(cfg.KafkaBrokers, ","), "ballot", cfg.Ballot)
 
 	var errs []error
 	select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,6 +51,34 @@ func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// Int is a decimal integer from lo to hi, or def.
+func (r *Reader) Int(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.Get(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want an integer from %d to %d", name, v, lo, hi))
+		return def
+	}
+	return n
+}
+
+// Float is a decimal number from lo to hi, or def.
+func (r *Reader) Float(name string, def, lo, hi float64) float64 {
+	v := strings.TrimSpace(r.Get(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < lo || n > hi {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want a number from %g to %g", name, v, lo, hi))
+		return def
+	}
+	return n
 }
 
 // LogLevel is debug, info, warn or error, or def.

@@ -57,6 +57,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the front's metrics and is what /metrics serves.
 	Registry *prometheus.Registry
+	// RateLimit limits each client's POST /votes (off when its PerSecond is 0).
+	RateLimit httpapi.RateLimit
 }
 
 type handler struct {
@@ -95,7 +97,8 @@ func New(o Options) http.Handler {
 		}
 	})
 	mux.HandleFunc("/", httpapi.NotFound)
-	return httpapi.Observe(exactPaths(mux), o.Logger, metrics, PathVotes, PathHealthz, PathReadyz, PathMetrics)
+	limited := o.RateLimit.Limit(exactPaths(mux), o.Now, PathVotes)
+	return httpapi.Observe(limited, o.Logger, metrics, PathVotes, PathHealthz, PathReadyz, PathMetrics)
 }
 
 // exactPaths answers 404 itself for anything ServeMux would redirect or clean ("//votes",
@@ -172,7 +175,7 @@ func (h *handler) castFailed(w http.ResponseWriter, r *http.Request, err error) 
 	reqlog.Add(r.Context(), slog.String("grpc_code", st.Code().String()), slog.String("error", st.Message()))
 	switch st.Code() {
 	case codes.InvalidArgument:
-		// The producer checks with the same rules, so this is a bug if it happens; still, say which field.
+		// The producer's ballot check (the front checks only the format rules) or a bug: say which field.
 		field, reason, ok := voterpc.Violation(err)
 		switch name, isVoteField := voterpc.VoteField(field); {
 		case !ok:

@@ -35,6 +35,8 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, from NewMetrics; nil counts nothing.
 	Metrics *Metrics
+	// Ballot, when set, refuses well-formed votes that are not on it (nil: no ballot).
+	Ballot *vote.Ballot
 }
 
 // Server implements tally.vote.v1.VoteService.
@@ -44,6 +46,7 @@ type Server struct {
 	timeout time.Duration
 	now     func() time.Time
 	metrics *Metrics
+	ballot  *vote.Ballot
 }
 
 var _ votev1.VoteServiceServer = (*Server)(nil)
@@ -57,10 +60,11 @@ func NewServer(w MessageWriter, o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Server{kafka: w, timeout: o.WriteTimeout, now: o.Now, metrics: o.Metrics}
+	return &Server{kafka: w, timeout: o.WriteTimeout, now: o.Now, metrics: o.Metrics, ballot: o.Ballot}
 }
 
-// CastVote validates the vote with the same rules as the HTTP front (go/internal/vote), assigns
+// CastVote validates the vote with the same rules as the HTTP front (go/internal/vote) and, when
+// the server has one, against the ballot (the gRPC route's only ballot check), assigns
 // its id (the client's, or a new UUIDv7) and accept time, and returns once Kafka acknowledged it.
 func (s *Server) CastVote(ctx context.Context, req *votev1.CastVoteRequest) (*votev1.CastVoteResponse, error) {
 	in := req.GetVote()
@@ -69,6 +73,9 @@ func (s *Server) CastVote(ctx context.Context, req *votev1.CastVoteRequest) (*vo
 	}
 	now := s.now()
 	v, err := vote.Check(vote.Vote{Name: in.GetName(), Album: in.GetAlbum(), Year: in.GetYear(), Rank: in.GetRank()}, now)
+	if err == nil {
+		err = s.ballot.Check(v)
+	}
 	if err != nil {
 		var fe *vote.FieldError
 		if errors.As(err, &fe) {

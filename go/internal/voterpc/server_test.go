@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/vote"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -80,15 +81,17 @@ func (f *fixture) metrics() string {
 }
 
 // newFixture serves a Server over a real gRPC connection (bufconn), so errors cross the wire.
-func newFixture(t *testing.T, timeout time.Duration) *fixture {
+func newFixture(t *testing.T, timeout time.Duration, ballot ...*vote.Ballot) *fixture {
 	t.Helper()
 	f := &fixture{kafka: &fakeKafka{}, registry: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	metrics := NewMetrics(f.registry)
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(Observe(slog.New(slog.NewJSONHandler(f.logs, nil)), metrics)))
-	votev1.RegisterVoteServiceServer(srv, NewServer(f.kafka, Options{
-		WriteTimeout: timeout, Now: func() time.Time { return clock }, Metrics: metrics,
-	}))
+	opts := Options{WriteTimeout: timeout, Now: func() time.Time { return clock }, Metrics: metrics}
+	if len(ballot) > 0 {
+		opts.Ballot = ballot[0]
+	}
+	votev1.RegisterVoteServiceServer(srv, NewServer(f.kafka, opts))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///producer",
@@ -173,6 +176,36 @@ func TestCastVoteRejectsInvalid(t *testing.T) {
 	}
 	if n := len(f.kafka.written()); n != 0 {
 		t.Fatalf("%d invalid votes written", n)
+	}
+}
+
+// The ballot: a well-formed vote off it is InvalidArgument naming the first field off it, and
+// is never written; one on it is written.
+func TestCastVoteRefusesVotesOffTheBallot(t *testing.T) {
+	ballot, err := vote.LoadBallot("../../../proto/ballot.json") // in the test's data under Bazel
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Second, ballot)
+	for _, tc := range []struct {
+		v     *votev1.Vote
+		field string
+	}{
+		{&votev1.Vote{Name: "Los Made Up", Album: "Conquista", Year: 1982, Rank: 1}, "vote.name"},
+		{&votev1.Vote{Name: "Bohemia Suburbana", Album: "Conquista", Year: 1982, Rank: 1}, "vote.album"},
+		{&votev1.Vote{Name: "Alux Nahual", Album: "Conquista", Year: 1983, Rank: 1}, "vote.year"},
+		{&votev1.Vote{Name: "Los Made Up", Album: "x", Year: 2000, Rank: 0}, "vote.rank"}, // format first
+	} {
+		_, err := f.client.CastVote(context.Background(), cast(tc.v))
+		if field, _, ok := Violation(err); !ok || field != tc.field {
+			t.Errorf("%v: %v, want InvalidArgument on %s", tc.v, err, tc.field)
+		}
+	}
+	if n := len(f.kafka.written()); n != 0 {
+		t.Fatalf("%d votes off the ballot written", n)
+	}
+	if _, err := f.client.CastVote(context.Background(), cast(&votev1.Vote{Name: " Alux Nahual", Album: "Conquista", Year: 1982, Rank: 1})); err != nil {
+		t.Fatalf("a vote on the ballot: %v", err)
 	}
 }
 
