@@ -118,6 +118,12 @@ pub fn too_many_connections() -> Response {
     error(503, "too many connections; retry later", None).header("Retry-After", RETRY_AFTER)
 }
 
+/// 429 for a client out of tokens, `retry_after` seconds before it has one again.
+pub fn too_many_requests(retry_after: u64) -> Response {
+    let message = format!("too many requests from this client; retry after {retry_after} s");
+    error(429, &message, None).header("Retry-After", retry_after.to_string())
+}
+
 /// 500 with no detail: what went wrong goes to the log, not to the client.
 pub fn internal_error() -> Response {
     error(500, "internal error", None)

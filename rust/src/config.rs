@@ -9,7 +9,7 @@ use std::net::SocketAddrV4;
 use crate::kafka;
 
 /// Everything the producer binary needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub listen: SocketAddrV4,
     pub kafka: kafka::Config,
@@ -17,6 +17,19 @@ pub struct Settings {
     /// preopen its directory with --dir); `None` when TALLY_BALLOT is unset or `off`.
     pub ballot: Option<String>,
     pub limits: Limits,
+    /// The per-client rate limit of POST /votes; `None` when RATE_LIMIT_PER_SECOND is 0.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Each client's token bucket (docs/api.md, "Hostile clients").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+    /// Proxies in front that append to X-Forwarded-For (0: the peer is the client).
+    pub trusted_hops: usize,
+    /// Most buckets kept.
+    pub max_clients: usize,
 }
 
 /// How the producer bounds slow, idle and too many clients (docs/api.md, "Hostile clients").
@@ -46,7 +59,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// The variables read, with their defaults, for `--help`-like messages and docs/wasm.md.
-pub const VARIABLES: [(&str, &str, &str); 16] = [
+pub const VARIABLES: [(&str, &str, &str); 20] = [
     ("LISTEN_ADDR", "0.0.0.0:8081", "IPv4 address and port to serve HTTP on"),
     ("KAFKA_BROKERS", "127.0.0.1:9092", "bootstrap brokers, host:port, comma-separated"),
     ("KAFKA_BATCH_TIMEOUT", "5ms", "how long a partition's batch waits for more votes"),
@@ -63,6 +76,10 @@ pub const VARIABLES: [(&str, &str, &str); 16] = [
     ("HTTP_BODY_TIMEOUT", "10s", "time for the body, from the end of its head"),
     ("HTTP_IDLE_TIMEOUT", "30s", "an idle keep-alive connection is closed after this"),
     ("HTTP_MAX_CONNECTIONS", "16384", "connections at once; beyond, a quick 503"),
+    ("RATE_LIMIT_PER_SECOND", "0", "each client's sustained votes per second; 0: no limit"),
+    ("RATE_LIMIT_BURST", "20", "votes a quiet client may send at once"),
+    ("TRUSTED_PROXY_HOPS", "0", "proxies in front appending to X-Forwarded-For"),
+    ("RATE_LIMIT_MAX_CLIENTS", "100000", "most clients whose buckets are kept"),
 ];
 
 /// Reads the settings through `get` (the process environment in the binary, a map in tests).
@@ -123,6 +140,27 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error>
     count("KAFKA_BATCH_MAX_BYTES", &mut kafka.batch_max_bytes, 64 << 20);
     count("KAFKA_MAX_IN_FLIGHT", &mut kafka.max_in_flight, 100);
     count("HTTP_MAX_CONNECTIONS", &mut limits.max_connections, 1 << 20);
+    let (mut burst, mut max_clients) = (0, 0);
+    count("RATE_LIMIT_BURST", &mut burst, 1_000_000);
+    count("RATE_LIMIT_MAX_CLIENTS", &mut max_clients, 10_000_000);
+    let mut trusted_hops = 0;
+    match value("TRUSTED_PROXY_HOPS").parse() {
+        Ok(n) if n <= 16 => trusted_hops = n,
+        _ => check("TRUSTED_PROXY_HOPS", Some("want an integer from 0 to 16".into())),
+    }
+    let per_second = match value("RATE_LIMIT_PER_SECOND").parse::<f64>() {
+        Ok(n) if (0.0..=1e6).contains(&n) => n,
+        _ => {
+            check("RATE_LIMIT_PER_SECOND", Some("want a number from 0 to 1e6".into()));
+            0.0
+        }
+    };
+    let rate_limit = (per_second > 0.0).then_some(RateLimit {
+        per_second,
+        burst: burst as u32,
+        trusted_hops,
+        max_clients,
+    });
     match value("KAFKA_PARTITIONER").parse() {
         Ok(p) => kafka.partitioner = p,
         Err(err) => check("KAFKA_PARTITIONER", Some(format!("{err}"))),
@@ -135,9 +173,13 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Error>
     let ballot = Some(value("TALLY_BALLOT")).filter(|path| path != crate::vote::BALLOT_OFF);
 
     match (listen, brokers) {
-        (Ok(listen), Ok(bootstrap)) if errors.is_empty() && !bootstrap.is_empty() => {
-            Ok(Settings { listen, kafka: kafka::Config { bootstrap, ..kafka }, ballot, limits })
-        }
+        (Ok(listen), Ok(bootstrap)) if errors.is_empty() && !bootstrap.is_empty() => Ok(Settings {
+            listen,
+            kafka: kafka::Config { bootstrap, ..kafka },
+            ballot,
+            limits,
+            rate_limit,
+        }),
         _ => Err(Error(errors)),
     }
 }
@@ -183,6 +225,11 @@ mod tests {
             max_connections: 16_384,
         };
         assert_eq!(s.limits, limits);
+        assert_eq!(s.rate_limit, None);
+        let s = from_env(env(&[("RATE_LIMIT_PER_SECOND", "0.5"), ("TRUSTED_PROXY_HOPS", "1")]))
+            .unwrap();
+        let rate = RateLimit { per_second: 0.5, burst: 20, trusted_hops: 1, max_clients: 100_000 };
+        assert_eq!(s.rate_limit, Some(rate));
         let s = from_env(env(&[("TALLY_BALLOT", "/ballot/ballot.json")])).unwrap();
         assert_eq!(s.ballot.as_deref(), Some("/ballot/ballot.json"));
     }

@@ -78,6 +78,8 @@ pub struct Head {
     pub content_type: Option<String>,
     /// Every Idempotency-Key header, raw bytes with surrounding spaces and tabs removed.
     pub idempotency_keys: Vec<Vec<u8>>,
+    /// Every X-Forwarded-For header, likewise.
+    pub forwarded_for: Vec<Vec<u8>>,
     pub expect_continue: bool,
     /// Whether the connection may carry another request after this one.
     pub keep_alive: bool,
@@ -106,6 +108,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
         framing: Framing::Length(0),
         content_type: None,
         idempotency_keys: Vec::new(),
+        forwarded_for: Vec::new(),
         expect_continue: false,
         keep_alive: !http10,
         len,
@@ -139,6 +142,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
             head.content_type.get_or_insert_with(|| String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case("idempotency-key") {
             head.idempotency_keys.push(value.to_vec());
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            head.forwarded_for.push(value.to_vec());
         } else if name.eq_ignore_ascii_case("expect") {
             head.expect_continue = !http10 && value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case("connection") {

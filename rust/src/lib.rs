@@ -15,6 +15,7 @@
 //!   machine for connections, metadata, batching and retries.
 //! - [`metrics`]: /metrics in the Prometheus text format.
 //! - [`config`]: settings from environment variables.
+//! - [`ratelimit`]: per-client token buckets and who the client is behind proxies.
 //!
 //! Errors are small enums per module, with `Display` written by hand.
 
@@ -24,6 +25,7 @@ pub mod http;
 pub mod json;
 pub mod kafka;
 pub mod metrics;
+pub mod ratelimit;
 pub mod record;
 pub mod uuid;
 pub mod vote;

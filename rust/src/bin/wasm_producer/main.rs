@@ -55,7 +55,8 @@ fn main() -> std::process::ExitCode {
         brokers.join(","),
         settings.ballot.as_deref().unwrap_or("off (any well-formed vote is accepted)")
     );
-    server::Server::new(listener, settings.kafka, settings.limits, ballot).run()
+    server::Server::new(listener, settings.kafka, settings.limits, settings.rate_limit, ballot)
+        .run()
 }
 
 #[cfg(target_os = "wasi")]
@@ -65,10 +66,11 @@ mod server {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use tally::api::{self, Route};
-    use tally::config::Limits;
+    use tally::config::{Limits, RateLimit};
     use tally::http::{self, Head, Response};
     use tally::kafka::{self, ConnId, Output, Producer, Ticket};
     use tally::metrics::{Gauges, Metrics};
+    use tally::ratelimit::{self, Buckets};
     use tally::vote::Ballot;
 
     use crate::sys::{self, Interest, Ready, Socket};
@@ -120,6 +122,11 @@ mod server {
         deadline: Instant,
         /// The client has half-closed: answer what is pending, then close.
         eof: bool,
+        /// The peer's IP address, for the rate limit.
+        peer: String,
+        /// The rate limit's decision on the request being read (taken once per request, at its
+        /// head): `Err` holds the seconds to wait.
+        admission: Option<Result<(), u64>>,
     }
 
     struct Broker {
@@ -140,6 +147,8 @@ mod server {
         epoch: Instant,
         scratch: Vec<u8>,
         limits: Limits,
+        /// The rate limit's buckets and trusted proxy hops, when it is on.
+        rate: Option<(Buckets, usize)>,
         ballot: Option<Ballot>,
         accept_paused_until: Option<Instant>,
     }
@@ -153,8 +162,11 @@ mod server {
             listener: Socket,
             config: kafka::Config,
             limits: Limits,
+            rate_limit: Option<RateLimit>,
             ballot: Option<Ballot>,
         ) -> Self {
+            let rate = rate_limit
+                .map(|r| (Buckets::new(r.per_second, r.burst, r.max_clients), r.trusted_hops));
             Server {
                 listener,
                 clients: HashMap::new(),
@@ -167,6 +179,7 @@ mod server {
                 epoch: Instant::now(),
                 scratch: vec![0; 64 << 10],
                 limits,
+                rate,
                 ballot,
                 accept_paused_until: None,
             }
@@ -356,6 +369,8 @@ mod server {
             while self.clients.len() < self.limits.max_connections + OVERFLOW {
                 match self.listener.accept() {
                     Ok(Some(sock)) => {
+                        let peer =
+                            sock.peer_ip().map_or_else(|_| "unknown".into(), |ip| ip.to_string());
                         let token = self.next_client;
                         self.next_client += 1;
                         let client = Client {
@@ -366,6 +381,8 @@ mod server {
                             phase: Phase::Head,
                             deadline: self.after(self.limits.header_timeout_ms),
                             eof: false,
+                            peer,
+                            admission: None,
                         };
                         self.clients.insert(token, client);
                         if self.clients.len() > self.limits.max_connections {
@@ -482,7 +499,18 @@ mod server {
                 let started = Instant::now();
                 let pending =
                     Pending { method: head.method.clone(), path: head.path.clone(), started };
-                let route = api::route(&head);
+                // Like the Go front's middleware: before any other check of the request.
+                if head.path == api::PATH_VOTES && c.admission.is_none() {
+                    if let Some((buckets, hops)) = self.rate.as_mut() {
+                        let client = ratelimit::client_addr(&head.forwarded_for, &c.peer, *hops);
+                        let now_ms = self.epoch.elapsed().as_millis() as u64;
+                        c.admission = Some(buckets.take(&client, now_ms));
+                    }
+                }
+                let route = match c.admission {
+                    Some(Err(wait)) => Err(api::too_many_requests(wait)),
+                    _ => api::route(&head),
+                };
                 let body = match http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
                 {
                     Ok(Some(body)) => body,
@@ -514,6 +542,7 @@ mod server {
                 };
                 c.inbuf.drain(..head.len + body.consumed);
                 c.state = State::Reading { continue_sent: false };
+                c.admission = None;
                 c.phase = Phase::Idle;
                 c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
                 let close = !head.keep_alive || c.eof;

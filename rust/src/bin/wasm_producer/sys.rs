@@ -95,6 +95,12 @@ mod raw {
             addr_type: *mut u32,
             port: *mut u32,
         ) -> u32;
+        pub fn sock_getpeeraddr(
+            fd: u32,
+            addr: *mut Address,
+            addr_type: *mut u32,
+            port: *mut u32,
+        ) -> u32;
         pub fn sock_getsockopt(
             fd: u32,
             level: i32,
@@ -191,6 +197,16 @@ impl Socket {
         // SAFETY: plain call.
         check(unsafe { raw::sock_listen(socket.fd, backlog) })?;
         Ok(socket)
+    }
+
+    /// The address of the connection's other end (WasmEdge's `sock_getpeeraddr`).
+    pub fn peer_ip(&self) -> io::Result<std::net::Ipv4Addr> {
+        let buf = [0u8; 16];
+        let mut address = raw::Address { buf: buf.as_ptr(), size: buf.len() };
+        let (mut kind, mut port) = (0u32, 0u32);
+        // SAFETY: the host writes at most 16 bytes into buf; the other out pointers are valid.
+        check(unsafe { raw::sock_getpeeraddr(self.fd, &mut address, &mut kind, &mut port) })?;
+        Ok(std::net::Ipv4Addr::new(buf[0], buf[1], buf[2], buf[3]))
     }
 
     /// The port the socket is bound to (useful after binding port 0).
