@@ -245,7 +245,8 @@ def plot(out: Path, samples: list[Sample], start: float) -> None:
 
 def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[RouteSummary], e2e: EndToEnd,
           samples: list[Sample], start: float, how: str, server: dict[str, ServerTime] | None = None,
-          conditions: str = "", processes: list[Usage] | None = None, cpu_us: dict[str, float] | None = None) -> str:
+          conditions: str = "", processes: list[Usage] | None = None, cpu_us: dict[str, float] | None = None,
+          votes: str = "locust/data/votes.csv") -> str:
     """Writes every file of the report and returns the text for the terminal."""
     plot(out, samples, start)
     with open(out / "summary.csv", "w", newline="") as f:
@@ -277,7 +278,7 @@ def write(out: Path, *, title: str, plan: Plan, targets: dict, summaries: list[R
     md = "\n".join([
         f"# {title}", "",
         f"Load: {plan.describe()}. Both routes in the same Locust run, the same votes in the same order "
-        f"(locust/data/votes.csv).", "",
+        f"({votes}).", "",
         "Targets: " + ", ".join(f"{k} `{v}`" for k, v in targets.items()) + ".", "",
         *([conditions, ""] if conditions else []),
         "## The two routes", "",

@@ -3,6 +3,7 @@ consumer counted and writes the report (README.md in locust/ has the flags and e
 
     tools/bazel run //locust:load -- --profile steady
     tools/bazel run //locust:load -- --target https://tally.example --profile smoke
+    tools/bazel run //locust:load -- --votes locust/data/mockaroo_votes.json
 
 Exit status: 0 when the run and the end-to-end check passed; 1 when the counts differ, a vote's
 log is missing, an invalid row was not refused as it should be, or the check could not be made
@@ -33,6 +34,7 @@ from tally_load.profiles import PROFILES, Plan, parse_duration, plan
 from tally_load.procstat import route_cpu_us, snapshot, usage
 from tally_load.promtext import scrape, server_time
 from tally_load.stats import Sample, summarize
+from tally_load.votes import VoteFileError, load_votes
 
 # The local stack (//:up's ports), or the variables `stack exec` sets for tests.
 LOCAL = {
@@ -55,6 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=parse_duration, help="how long the load runs: 90s, 2m, 1h30m")
     p.add_argument("--out", help="output directory (default $TALLY_HOME/load/<UTC time>-<profile>)")
     p.add_argument("--title", help="the report's title")
+    p.add_argument("--votes", help="the votes to send, in order: a CSV (name,album,year,rank[,invalid_field]) or a Mockaroo "
+                                   "JSON export (.json: an array of vote objects, numbers as numbers or text); default "
+                                   "locust/data/votes.csv (locust/data/mockaroo_votes.json is a Mockaroo export of the ballot)")
     for name in ("grpc", "wasm", "redis", "mongo"):
         p.add_argument(f"--{name}-url", help=f"the {name} address, overriding --target")
     p.add_argument("--settle", type=parse_duration, default=60.0, help="how long to wait for the consumer to count every vote")
@@ -79,12 +84,15 @@ def targets(args: argparse.Namespace) -> dict[str, str | None]:
     return out
 
 
+def users_path(path: str) -> Path:
+    """A path the user gave: bazel run starts in the runfiles tree, so a relative path means the
+    user's directory."""
+    return Path(os.environ.get("BUILD_WORKING_DIRECTORY", ".")) / path
+
+
 def out_dir(args: argparse.Namespace, started: datetime) -> Path:
     if args.out:
-        path = Path(args.out)
-        if not path.is_absolute():
-            # bazel run starts in the runfiles tree; a relative path means the user's directory.
-            path = Path(os.environ.get("BUILD_WORKING_DIRECTORY", ".")) / path
+        path = users_path(args.out)
     else:
         home = Path(os.environ.get("TALLY_HOME", "/var/cache/tally"))
         path = home / "load" / f"{started:%Y%m%dT%H%M%SZ}-{args.profile}"
@@ -221,6 +229,14 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         print(f"load: {e}", file=sys.stderr)
         return 2
+    votes_file = "locust/data/votes.csv"
+    if args.votes:
+        votes_file = args.votes
+        try:
+            locustfile.VOTES = load_votes(users_path(args.votes))
+        except (OSError, VoteFileError) as e:
+            print(f"load: --votes: {e}", file=sys.stderr)
+            return 2
     hosts = targets(args)
     for route in report.ROUTES:
         wait_ready(route, hosts[route])
@@ -266,7 +282,7 @@ def main(argv: list[str]) -> int:
     how = f"tools/bazel run {os.environ.get('TALLY_LOAD_TARGET', '//locust:load')} -- " + shlex.join(argv)
     title = args.title or f"Locust {args.profile} run, {started:%Y-%m-%d %H:%M} UTC"
     text = report.write(out, title=title, plan=the_plan, targets={k: v for k, v in hosts.items() if v},
-                        summaries=summaries, e2e=e2e, samples=samples, start=start, how=how, server=server,
+                        summaries=summaries, e2e=e2e, samples=samples, start=start, how=how, server=server, votes=votes_file,
                         conditions=conditions, processes=[u for u in processes[:10] if u.cores >= 0.005], cpu_us=cpu_us)
     print("\n" + text + f"\n\nreport: {out / 'report.md'}")
     refused_wrong = sum(s.invalid_sent - s.invalid_refused for s in summaries)

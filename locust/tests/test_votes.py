@@ -1,8 +1,13 @@
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from tally_load.votes import VoteFileError, VoteRow, load_votes
+
+DATA = Path(__file__).parent.parent / "data"
+BALLOT = Path(__file__).parent.parent.parent / "proto" / "ballot.json"
 
 
 def write(tmp_path, text):
@@ -46,7 +51,7 @@ def test_invalid_field_marks_rows_to_be_refused(tmp_path):
 
 def test_the_committed_data_file():
     """The input of every run: about 1,000 real votes for 2 bands × 2 albums, and a few invalid rows."""
-    rows = load_votes(Path(__file__).parent.parent / "data" / "votes.csv")
+    rows = load_votes(DATA / "votes.csv")
     valid = [r for r in rows if not r.invalid_field]
     invalid = [r for r in rows if r.invalid_field]
     assert len(valid) == 1000
@@ -59,3 +64,59 @@ def test_the_committed_data_file():
     assert {r.rank for r in valid} == {str(n) for n in range(1, 11)}
     assert 0 < len(invalid) <= 0.05 * len(rows)
     assert {r.invalid_field for r in invalid} == {"name", "album", "year", "rank"}
+
+
+def write_json(tmp_path, data):
+    path = tmp_path / "mockaroo.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_mockaroo_json_numbers_as_numbers(tmp_path):
+    path = write_json(tmp_path, [{"id": 1, "name": "Alux Nahual", "album": "Conquista", "year": 1982, "rank": 7}])
+    [row] = load_votes(path)
+    assert row == VoteRow("Alux Nahual", "Conquista", 1982, 7)
+    # Sent as the export carries them: numbers stay numbers; Mockaroo's id is not part of a vote.
+    assert row.body() == {"name": "Alux Nahual", "album": "Conquista", "year": 1982, "rank": 7}
+
+
+def test_mockaroo_json_numbers_as_strings(tmp_path):
+    path = write_json(tmp_path, '[{"name": "Bohemia Suburbana", "album": "Sub", "year": "2001", "rank": "10"},\n'
+                                '{"rank": 2.5, "year": "1993", "album": "Sombras en el Jardín", "name": "Bohemia Suburbana",'
+                                ' "invalid_field": "rank"}]')
+    assert load_votes(path) == [
+        VoteRow("Bohemia Suburbana", "Sub", "2001", "10"),
+        VoteRow("Bohemia Suburbana", "Sombras en el Jardín", "1993", 2.5, "rank"),
+    ]
+
+
+@pytest.mark.parametrize("data, error", [
+    ('{"name": "Alux Nahual"}', "an array of vote objects, not a dict"),
+    ("[]", "no votes"),
+    ('[{"name": "a", "album": "b", "year": 2000, "rank": 1}, ["a", "b"]]', "vote 2 is a list, not an object"),
+    ('[{"name": "a", "album": "b", "year": 2000}]', "vote 1 has no rank"),
+    ('[{"name": "a", "album": "b", "year": null, "rank": 1}]', "vote 1: year must be a number or text, not null"),
+    ('[{"name": "a", "album": "b", "year": 2000, "rank": true}]', "vote 1: rank must be a number or text, not true"),
+    ('[{"name": 5, "album": "b", "year": 2000, "rank": 1}]', "vote 1: name must be text, not 5"),
+    ('[{"name": "a", "album": "b", "year": 2000, "rank": 1, "invalid_field": 3}]', "invalid_field must be text"),
+    ('[{"name": "a", ', "not JSON"),
+])
+def test_mockaroo_json_bad_files(tmp_path, data, error):
+    with pytest.raises(VoteFileError, match=re.escape(error)):
+        load_votes(write_json(tmp_path, data))
+
+
+def test_the_shipped_mockaroo_export_is_the_ballots():
+    """data/mockaroo_votes.json is what data/mockaroo.py makes from proto/ballot.json today."""
+    import mockaroo
+
+    ballot = json.loads(BALLOT.read_text(encoding="utf-8"))
+    shipped = DATA / "mockaroo_votes.json"
+    assert shipped.read_text(encoding="utf-8") == mockaroo.dumps(mockaroo.export(ballot)), (
+        "stale: tools/toolchain/enter python3 locust/data/mockaroo.py proto/ballot.json > locust/data/mockaroo_votes.json")
+    rows = load_votes(shipped)
+    on_ballot = {(band["name"], a["album"], str(a["year"])) for band in ballot["bands"] for a in band["albums"]}
+    assert len(rows) == mockaroo.VOTES
+    assert {(r.name, r.album, r.year) for r in rows} == on_ballot  # every album gets votes, none off the ballot
+    assert {type(r.rank) for r in rows} == {int} and {r.rank for r in rows} == set(range(1, 11))
+    assert not any(r.invalid_field for r in rows)
