@@ -22,6 +22,8 @@ STACK_PROGRAMS = {
     "wasm-producer": "//rust:wasm_producer_aot",
     "web": "//go/cmd/web",
     "web-dist": "//vue:dist",
+    # Not a program: the ballot both producers check votes against (proto/ballot.json).
+    "ballot": "//proto:ballot",
 }
 
 # data and env of a go_test that drives go/internal/stack itself (stacktest.Config reads them):

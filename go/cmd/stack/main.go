@@ -63,6 +63,7 @@ type programFlags struct {
 	wasmEdge, wasmProducer                             string
 	node, api, apiNodeModules                          string
 	web, webDist                                       string
+	ballot                                             string
 }
 
 func (p *programFlags) register(fs *flag.FlagSet) {
@@ -81,6 +82,7 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.apiNodeModules, "api-node-modules", "", "the API's node_modules directory (required)")
 	fs.StringVar(&p.web, "web", "", "the webapp's server program (required)")
 	fs.StringVar(&p.webDist, "web-dist", "", "the built webapp, Vite's dist directory (required)")
+	fs.StringVar(&p.ballot, "ballot", "", "the ballot both producers check votes against, proto/ballot.json (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.
@@ -107,6 +109,7 @@ func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, 
 		{"api-node-modules", p.apiNodeModules, &cfg.APINodeModules, false},
 		{"web", p.web, &cfg.Web, false},
 		{"web-dist", p.webDist, &cfg.WebDist, false},
+		{"ballot", p.ballot, &cfg.Ballot, false},
 	} {
 		if f.val == "" {
 			return cfg, fmt.Errorf("-%s is required", f.name)

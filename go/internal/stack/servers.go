@@ -98,6 +98,9 @@ type Config struct {
 	// Web is the webapp's server, serving WebDist, the built Vue app (services_web.go).
 	Web     string
 	WebDist string
+	// Ballot is the contest's ballot (proto/ballot.json) both producers check votes against;
+	// empty turns the ballot off.
+	Ballot string
 }
 
 const host = "127.0.0.1"

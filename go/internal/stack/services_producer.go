@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tally-voting/tally/go/internal/vote"
 )
 
 // The gRPC route's two processes (go/cmd/grpc-producer, go/cmd/grpc-front): one pod in Kubernetes.
@@ -37,6 +39,7 @@ func (c Config) grpcProducer() Process {
 			"GRPC_ADDR=" + c.GRPCProducerAddr(),
 			"HTTP_ADDR=" + httpAddr,
 			"KAFKA_BROKERS=" + c.KafkaAddr(),
+			"TALLY_BALLOT=" + c.ballotSetting(),
 		},
 		Needs: []string{KafkaName},
 		Addr:  c.GRPCProducerAddr() + " (health, metrics: http://" + httpAddr + ")",
@@ -57,6 +60,14 @@ func (c Config) grpcFront() Process {
 		Addr:  c.GRPCFrontURL(),
 		Ready: func(ctx context.Context) error { return HTTPOK(ctx, c.GRPCFrontURL()+"/readyz") },
 	}
+}
+
+// ballotSetting is TALLY_BALLOT for a producer that can open c.Ballot where it is.
+func (c Config) ballotSetting() string {
+	if c.Ballot == "" {
+		return vote.BallotOff
+	}
+	return c.Ballot
 }
 
 // grpcServing asks the standard health service for the whole server's status.

@@ -2,7 +2,10 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -15,17 +18,41 @@ func (c Config) WasmProducerURL() string {
 }
 
 func (c Config) wasmProducer() Process {
+	// The module reads the ballot through a preopened directory, which WASI will not leave by a
+	// symlink (Bazel's runfiles are symlinks): it gets a copy in a directory of its own.
+	ballotDir := filepath.Join(c.DataDir, WasmProducerName, "ballot")
+	ballot := filepath.Join(ballotDir, "ballot.json")
+	args := []string{
+		c.WasmEdge, "--run-mode", "aot",
+		"--env", "LISTEN_ADDR=" + net.JoinHostPort(host, strconv.Itoa(c.Ports.WasmProducer)),
+		"--env", "KAFKA_BROKERS=" + c.KafkaAddr(),
+	}
+	if c.Ballot == "" {
+		args = append(args, "--env", "TALLY_BALLOT=off")
+	} else {
+		args = append(args, "--dir", ballotDir+":"+ballotDir, "--env", "TALLY_BALLOT="+ballot)
+	}
 	return Process{
 		Name: WasmProducerName,
 		// WasmEdge 0.17 interprets unless told to run the AOT code the module carries (5x slower).
-		Args: []string{
-			c.WasmEdge, "--run-mode", "aot",
-			"--env", "LISTEN_ADDR=" + net.JoinHostPort(host, strconv.Itoa(c.Ports.WasmProducer)),
-			"--env", "KAFKA_BROKERS=" + c.KafkaAddr(),
-			c.WasmProducer,
-		},
+		// The shell raises the open-file limit to the hard one first: Go raised its own at start
+		// but gives children the original (often 1024), fewer than HTTP_MAX_CONNECTIONS.
+		Args:  append([]string{"/bin/sh", "-c", `ulimit -n "$(ulimit -H -n)" && exec "$@"`, "sh"}, append(args, c.WasmProducer)...),
 		Needs: []string{KafkaName},
 		Addr:  c.WasmProducerURL(),
+		Setup: func(context.Context) error {
+			if c.Ballot == "" {
+				return nil
+			}
+			data, err := os.ReadFile(c.Ballot)
+			if err != nil {
+				return fmt.Errorf("wasm producer's ballot: %w", err)
+			}
+			if err := os.MkdirAll(ballotDir, 0o755); err != nil {
+				return fmt.Errorf("wasm producer's ballot: %w", err)
+			}
+			return os.WriteFile(ballot, data, 0o644)
+		},
 		Ready: func(ctx context.Context) error { return HTTPOK(ctx, c.WasmProducerURL()+"/readyz") },
 	}
 }

@@ -128,7 +128,7 @@ func eventually(ctx context.Context, t *testing.T, within time.Duration, what st
 	}
 }
 
-const validVote = `{"name":"Alux Nahual","album":"Alux Nahual","year":1983,"rank":1}`
+const validVote = `{"name":"Alux Nahual","album":"Alux Nahual","year":1981,"rank":1}`
 
 // A request whose body is still arriving when SIGTERM comes is answered 202; new connections are
 // refused from then on; the front exits 0.
@@ -210,7 +210,7 @@ func producerSIGTERM(ctx context.Context, t *testing.T, cfg stack.Config) {
 				}
 				callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				resp, err := client.CastVote(callCtx, &votev1.CastVoteRequest{Vote: &votev1.Vote{
-					Name: run, Album: "Hijos del Sol", Year: 2001, Rank: 5, VoteId: fmt.Sprintf("%s-%d-%d", run, w, i),
+					Name: "Viernes Verde", Album: "P.M.", Year: 2017, Rank: 5, VoteId: fmt.Sprintf("%s-%d-%d", run, w, i),
 				}})
 				cancel()
 				mu.Lock()

@@ -106,6 +106,7 @@ type sharedCases struct {
 		Body        string `json:"body"`
 		BodyBase64  string `json:"body_base64"`
 		Valid       bool   `json:"valid"`
+		Ballot      *bool  `json:"ballot"`
 		Field       string `json:"field"`
 		Vote        struct {
 			Name  string `json:"name"`

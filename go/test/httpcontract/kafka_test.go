@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 
 // Accepted votes are in Kafka when the 202 arrives: key = id, value decodes (queue.Decode) to the
 // normalized vote, the route header names this producer; an id given twice is one key in one
-// partition; and rejected votes are nowhere.
+// partition; and rejected votes, off-ballot ones included, are nowhere. This run's records are
+// told apart by their ids (Idempotency-Keys starting with the run's id), since every name must
+// be on the ballot.
 func TestAcceptedVotesReachKafka(t *testing.T) {
 	c := setup(t)
 	run := runID()
@@ -25,34 +28,41 @@ func TestAcceptedVotesReachKafka(t *testing.T) {
 	}
 	want := map[string]sent{}
 	before := time.Now().Add(-time.Second)
-	for i, body := range []string{
-		`{"name":"  %s ","album":"Alux Nahual","year":1983,"rank":1}`,
-		`{"name":"%s","album":"Rompecabezas","year":"1990","rank":"10"}`,
-		`{"rank":5,"year":2001,"album":"Hijos del Sol","name":"%s"}`,
+	for i, v := range []struct {
+		body string
+		want sent
+	}{
+		{`{"name":"  Alux Nahual ","album":"Alux Nahual","year":1981,"rank":1}`, sent{"Alux Nahual", "Alux Nahual", 1981, 1}},
+		{`{"name":"Bohemia Suburbana","album":"Sub","year":"2001","rank":"10"}`, sent{"Bohemia Suburbana", "Sub", 2001, 10}},
+		{`{"rank":5,"year":2015,"album":"Imaginaria Sonora","name":"Bohemia Suburbana"}`, sent{"Bohemia Suburbana", "Imaginaria Sonora", 2015, 5}},
 	} {
-		r := c.vote(t, fmt.Sprintf(body, run))
-		if r.code != http.StatusAccepted {
+		key := fmt.Sprintf("%s-%d", run, i)
+		r := c.vote(t, v.body, "Idempotency-Key", key)
+		if r.code != http.StatusAccepted || r.ID != key {
 			t.Fatalf("vote %d: %d %s", i, r.code, r.body)
 		}
-		v := sent{name: run, year: []int32{1983, 1990, 2001}[i], rank: []int32{1, 10, 5}[i],
-			album: []string{"Alux Nahual", "Rompecabezas", "Hijos del Sol"}[i]}
-		want[r.ID] = v
+		want[key] = v.want
 	}
 	key := run + "-retried"
 	for range 2 {
-		if r := c.vote(t, fmt.Sprintf(`{"name":"%s","album":"Ciudad de Plástico","year":1986,"rank":7}`, run), "Idempotency-Key", key); r.code != http.StatusAccepted {
+		if r := c.vote(t, `{"name":"Malacates Trébol Shop","album":"Paquetecuetes","year":1999,"rank":7}`, "Idempotency-Key", key); r.code != http.StatusAccepted {
 			t.Fatalf("keyed vote: %d %s", r.code, r.body)
 		}
 	}
-	want[key] = sent{name: run, album: "Ciudad de Plástico", year: 1986, rank: 7}
-	for _, bad := range []string{
-		`{"name":"%s","album":"x","year":1800,"rank":1}`,
-		`{"name":"%s","album":"x","year":2000,"rank":11}`,
-		`{"name":"%s","album":"","year":2000,"rank":1}`,
-		`{"name":"%s","album":"x","year":2000,"rank":1,"extra":true}`,
+	want[key] = sent{name: "Malacates Trébol Shop", album: "Paquetecuetes", year: 1999, rank: 7}
+	for i, bad := range []struct{ body, field string }{
+		{`{"name":"Alux Nahual","album":"Conquista","year":1800,"rank":1}`, "year"},
+		{`{"name":"Alux Nahual","album":"Conquista","year":1982,"rank":11}`, "rank"},
+		{`{"name":"Alux Nahual","album":"","year":1982,"rank":1}`, "album"},
+		{`{"name":"Alux Nahual","album":"Conquista","year":1982,"rank":1,"extra":true}`, "extra"},
+		// Off the ballot: a made-up band, another band's album, the album's wrong year.
+		{`{"name":"Los Made Up","album":"Conquista","year":1982,"rank":1}`, "name"},
+		{`{"name":"Bohemia Suburbana","album":"Conquista","year":1982,"rank":1}`, "album"},
+		{`{"name":"Alux Nahual","album":"Conquista","year":1983,"rank":1}`, "year"},
 	} {
-		if r := c.vote(t, fmt.Sprintf(bad, run)); r.code != http.StatusBadRequest {
-			t.Fatalf("invalid vote accepted: %d %s", r.code, r.body)
+		r := c.vote(t, bad.body, "Idempotency-Key", fmt.Sprintf("%s-bad-%d", run, i))
+		if r.code != http.StatusBadRequest || r.Field != bad.field {
+			t.Fatalf("invalid vote %s: %d %s, want 400 naming %s", bad.body, r.code, r.body, bad.field)
 		}
 	}
 
@@ -69,7 +79,7 @@ func TestAcceptedVotesReachKafka(t *testing.T) {
 			}
 			continue
 		}
-		if rec.Vote.GetName() != run {
+		if !strings.HasPrefix(rec.Vote.GetVoteId(), run+"-") {
 			continue
 		}
 		id := rec.Vote.GetVoteId()

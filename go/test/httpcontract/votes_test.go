@@ -18,6 +18,9 @@ func TestSharedCases(t *testing.T) {
 			if now != sc.ClockYear && strings.Contains(tc.Description, "year") && strings.Contains(tc.Description, "next") {
 				t.Skip("depends on the clock year")
 			}
+			if tc.Ballot != nil && !*tc.Ballot {
+				t.Skip("the format rules alone, with made-up names: the producers' unit tests run it; this producer has the ballot on")
+			}
 			r := c.send(t, http.MethodPost, "/votes", "application/json", caseBody(t, tc.Body, tc.BodyBase64))
 			if !tc.Valid {
 				if r.code != http.StatusBadRequest || r.Field != tc.Field {
@@ -34,7 +37,7 @@ func TestSharedCases(t *testing.T) {
 
 func TestLimitsAndStatuses(t *testing.T) {
 	c := setup(t)
-	valid := `{"name":"Alux Nahual","album":"Alux Nahual","year":1983,"rank":1}`
+	valid := `{"name":"Alux Nahual","album":"Alux Nahual","year":1981,"rank":1}`
 	padded := func(n int) []byte { // valid JSON of exactly n bytes
 		return []byte(valid[:len(valid)-1] + strings.Repeat(" ", n-len(valid)) + "}")
 	}
@@ -77,7 +80,7 @@ func TestLimitsAndStatuses(t *testing.T) {
 
 func TestIdempotencyKey(t *testing.T) {
 	c := setup(t)
-	valid := `{"name":"Alux Nahual","album":"Alux Nahual","year":1983,"rank":1}`
+	valid := `{"name":"Alux Nahual","album":"Alux Nahual","year":1981,"rank":1}`
 	key := runID() + "/key with spaces~"
 	first := c.vote(t, valid, "Idempotency-Key", key)
 	again := c.vote(t, valid, "Idempotency-Key", key)
@@ -110,7 +113,7 @@ func TestHealthReadinessMetrics(t *testing.T) {
 	if r := c.send(t, "GET", "/readyz", "", nil); r.code != http.StatusOK {
 		t.Fatalf("/readyz with Kafka up: %d %s", r.code, r.body)
 	}
-	c.vote(t, `{"name":"a","album":"b","year":2000,"rank":1}`)
+	c.vote(t, `{"name":"Alux Nahual","album":"Conquista","year":1982,"rank":1}`)
 	r := c.send(t, "GET", "/metrics", "", nil)
 	if r.code != http.StatusOK {
 		t.Fatalf("/metrics: %d", r.code)

@@ -38,18 +38,22 @@ func TestWasmRoute(t *testing.T) {
 	}
 }
 
-type ballot struct{ band, album string }
+// ballot is one album of proto/ballot.json, which the stack's producers check votes against.
+type ballot struct {
+	band, album string
+	year        int
+}
 
 var ballots = []ballot{
-	{"Bohemia Suburbana", "Sombras en el Jardín"},
-	{"Bohemia Suburbana", "Imaginaria Sonora"},
-	{"Alux Nahual", "Conquista"},
-	{"Alux Nahual", "Alto al Fuego"},
+	{"Bohemia Suburbana", "Sombras en el Jardín", 1993},
+	{"Bohemia Suburbana", "Imaginaria Sonora", 2015},
+	{"Alux Nahual", "Conquista", 1982},
+	{"Alux Nahual", "Alto al Fuego", 1987},
 }
 
 func post(t *testing.T, url string, b ballot, key string) (int, string) {
 	t.Helper()
-	body := fmt.Sprintf(`{"name":%q,"album":%q,"year":"2000","rank":"5"}`, b.band, b.album)
+	body := fmt.Sprintf(`{"name":%q,"album":%q,"year":"%d","rank":"5"}`, b.band, b.album, b.year)
 	req, _ := http.NewRequest(http.MethodPost, url+"/votes", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {

@@ -51,6 +51,7 @@ func Config(tb testing.TB) stack.Config {
 		APINodeModules: path("STACK_API_NODE_MODULES"),
 		Web:            path("STACK_WEB"),
 		WebDist:        path("STACK_WEB_DIST"),
+		Ballot:         path("STACK_BALLOT"),
 	}
 }
 
