@@ -114,14 +114,15 @@ func decodeAll(t *testing.T, stream string) []obj {
 	var objs []obj
 	dec := yaml.NewDecoder(strings.NewReader(stream))
 	for {
-		var o obj
+		// Into a plain map: yaml.v3 would give nested maps the named type too.
+		var o map[string]any
 		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		if o != nil {
-			objs = append(objs, o)
+			objs = append(objs, obj(o))
 		}
 	}
 	return objs

@@ -131,16 +131,17 @@ type RedisUser struct {
 }
 
 // redisRoles are the commands each user of the key layout may run; the keys are the layout's.
+// Rules apply in order: -@dangerous comes before a single command let back in.
 var redisRoles = []struct {
 	name     string
 	commands []string
 }{
 	// Counts batches with one script (go/internal/counts/apply.lua) and reads its watermarks.
-	{"consumer", []string{"-@all", "+@connection", "+@read", "+@write", "+eval", "+evalsha", "-@dangerous"}},
+	{"consumer", []string{"-@all", "+@connection", "+@read", "+@write", "-@dangerous", "+eval", "+evalsha"}},
 	// Reads the counts; INFO is ioredis's ready check when it connects.
-	{"api", []string{"-@all", "+@connection", "+@read", "+info", "-@dangerous"}},
+	{"api", []string{"-@all", "+@connection", "+@read", "-@dangerous", "+info"}},
 	// Reads the counts; the bucket panel is a read-only script that asks Redis for the time.
-	{"grafana", []string{"-@all", "+@connection", "+@read", "+eval_ro", "+time", "-@dangerous"}},
+	{"grafana", []string{"-@all", "+@connection", "+@read", "-@dangerous", "+eval_ro", "+time"}},
 }
 
 var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)

@@ -117,7 +117,7 @@ func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(stream, []byte("myproject")) {
+	if bytes.Contains(stream, []byte("namespace: myproject")) {
 		t.Error("the install still names the release's namespace myproject")
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(stream))

@@ -68,7 +68,9 @@ def _strimzi_install_impl(rctx):
         rctx.execute(["mkdir", "-p", cache])
         rctx.execute(["cp"] + [str(f) for f in found] + [cache + "/"])
     for f in found:
-        rctx.file("install/" + f.basename, rctx.read(f))
+        # Linked, not read and written: rctx.file would re-encode non-ASCII bytes, and the files
+        # are checked against their released sha256.
+        rctx.symlink(f, "install/" + f.basename)
     if not found:
         rctx.file("install/MISSING", "no Strimzi install files (*.yaml) in any of %s; set STRIMZI_INSTALL to their folder\n" %
                                      ", ".join([c for c in candidates if c]))
