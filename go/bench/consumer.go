@@ -475,20 +475,21 @@ func (c *clients) luaApply(ctx context.Context, n int) rate {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var offset int64
+			offset, applied := int64(0), int64(-1)
 			for done := 0; done < n/parts; done += batch {
 				votes := make([]counts.Vote, 0, batch)
 				for range batch {
 					b := load.Pick(uint64(offset))
-					votes = append(votes, counts.Vote{Offset: offset, VoteID: fmt.Sprintf("bench-%d-%d", p, offset), Band: b.Band, Album: b.Title, AcceptedAt: now})
+					votes = append(votes, counts.Vote{Offset: offset, Band: b.Band, Album: b.Title, AcceptedAt: now})
 					offset++
 				}
-				if _, err := store.Apply(ctx, p, offset-1, votes); err != nil {
+				if _, err := store.Apply(ctx, p, applied, offset-1, votes); err != nil {
 					mu.Lock()
 					firstErr = cmp(firstErr, err)
 					mu.Unlock()
 					return
 				}
+				applied = offset - 1
 			}
 		}()
 	}
@@ -541,7 +542,10 @@ func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate
 	defer db.Drop(context.Background())
 	store := votelog.New(db)
 	logs := benchLogs(fmt.Sprintf("vl%d", batch), n)
-	err := parallelBatches(len(logs), batch, writers, func(lo, hi int) error { return store.Insert(ctx, logs[lo:hi]) })
+	err := parallelBatches(len(logs), batch, writers, func(lo, hi int) error {
+		_, err := store.Insert(ctx, logs[lo:hi])
+		return err
+	})
 	return newRate(fmt.Sprintf("mongo votelog.Insert ×%d, %d", writers, batch),
 		fmt.Sprintf("the consumer's MongoDB step alone: votelog.Store.Insert of %d logs (logs, logs_recent, trim), %d writers", batch, writers), "logs", n, err.d, err.err)
 }

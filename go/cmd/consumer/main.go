@@ -26,6 +26,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/consume"
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/httpapi"
+	"github.com/tally-voting/tally/go/internal/produce"
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/votelog"
@@ -70,25 +71,20 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Log(context.Background(), level, "kafka: "+fmt.Sprintf(msg, args...))
 		}
 	}
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.KafkaBrokers,
-		GroupID:           consume.Group,
-		Topic:             queue.VotesTopic,
-		StartOffset:       kafka.FirstOffset, // when the group has committed nothing yet
-		CommitInterval:    0,                 // CommitMessages is synchronous
-		QueueCapacity:     cfg.Loop.BatchSize,
-		MaxBytes:          10 << 20,
-		MaxWait:           time.Second,
-		SessionTimeout:    cfg.SessionTimeout,
-		HeartbeatInterval: cfg.SessionTimeout / 5,
-		RebalanceTimeout:  2 * cfg.SessionTimeout,
-		Logger:            kafkaLog(slog.LevelDebug),
-		ErrorLogger:       kafkaLog(slog.LevelWarn),
+	group, partitions, leave, err := consume.NewKafka(consume.KafkaConfig{
+		Brokers:        cfg.KafkaBrokers,
+		SessionTimeout: cfg.SessionTimeout,
+		QueueCapacity:  cfg.Loop.BatchSize,
+		Logger:         kafkaLog(slog.LevelDebug),
+		ErrorLogger:    kafkaLog(slog.LevelWarn),
 	})
-	readerOpen := true
+	if err != nil {
+		return err
+	}
+	inGroup := true
 	defer func() {
-		if readerOpen {
-			reader.Close()
+		if inGroup {
+			leave()
 		}
 	}()
 	dlq := &kafka.Writer{
@@ -128,12 +124,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	go health.Watch(ctx, "redis", time.Second, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	go health.Watch(ctx, "mongo", time.Second, func(ctx context.Context) error { return mc.Ping(ctx, nil) })
-	go health.Watch(ctx, "kafka", time.Second, kafkaProbe(cfg.KafkaBrokers))
+	go health.Watch(ctx, "kafka", time.Second, func(ctx context.Context) error { return produce.Reachable(ctx, cfg.KafkaBrokers) })
 
 	log.Info("consumer starting", "brokers", cfg.KafkaBrokers, "group", consume.Group, "topic", queue.VotesTopic,
 		"http", ln.Addr().String(), "batch_size", cfg.Loop.BatchSize, "batch_wait", cfg.Loop.BatchWait)
 	loop := consume.New(cfg.Loop, consume.Deps{
-		In:          reader,
+		Group:       group,
+		Partitions:  partitions,
 		Counts:      counts.New(rdb),
 		Logs:        votelog.New(mc.Database(votelog.Database)),
 		DeadLetters: dlq,
@@ -143,10 +140,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	runErr := loop.Run(ctx)
 	health.Set("shutdown", errors.New("shutting down"))
-	// Leaving the group hands the partitions to the other members at once, not after the
-	// session timeout.
-	readerOpen = false
-	if err := reader.Close(); err != nil {
+	// Closing the group waits for every partition's batch in hand, then leaves: the partitions go
+	// to the other members at once, not after the session timeout.
+	inGroup = false
+	if err := leave(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("leave the consumer group: %w", err))
 	}
 	if runErr == nil {
@@ -155,43 +152,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return runErr
 }
 
-// handler serves the consumer's health and metrics.
+// handler serves the consumer's health and metrics, in JSON like the other services.
 func handler(health *consume.Health, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := health.Err(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.Handle("/healthz", httpapi.Healthz())
+	mux.Handle("/readyz", httpapi.Readyz(func(context.Context) error { return health.Err() }))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
-}
-
-// kafkaProbe checks that some broker answers with the votes topic's partitions.
-func kafkaProbe(brokers []string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		var errs []error
-		for _, b := range brokers {
-			conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", b)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if deadline, ok := ctx.Deadline(); ok {
-				_ = conn.SetDeadline(deadline)
-			}
-			_, err = conn.ReadPartitions(queue.VotesTopic)
-			conn.Close()
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, fmt.Errorf("%s: %w", b, err))
-		}
-		return errors.Join(errs...)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -42,41 +41,129 @@ func (j *journal) list() []string {
 	return slices.Clone(j.entries)
 }
 
-type fakeFetcher struct {
-	msgs    chan kafka.Message
-	j       *journal
-	commits chan kafka.Message
+// fakeKafka is the group (one generation holding every partition it has records for) and the
+// partitions' logs, which grow as the test appends.
+type fakeKafka struct {
+	j        *journal
+	mu       sync.Mutex
+	logs     map[int][]kafka.Message
+	earliest map[int]int64
+	opened   []string
+	grew     chan struct{} // closed and replaced on every append
+	commits  chan [2]int64
+	gen      *fakeGen
+	parts    []int
 }
 
-func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
-	select {
-	case <-ctx.Done():
-		return kafka.Message{}, ctx.Err()
-	case m, ok := <-f.msgs:
-		if !ok {
-			return kafka.Message{}, io.EOF
-		}
-		return m, nil
-	}
-}
-
-func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
+func (k *fakeKafka) add(msgs ...kafka.Message) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	for _, m := range msgs {
-		f.j.add("commit %d:%d", m.Partition, m.Offset)
-		f.commits <- m
+		k.logs[m.Partition] = append(k.logs[m.Partition], m)
 	}
+	close(k.grew)
+	k.grew = make(chan struct{})
+}
+
+// Next hands out one generation, then blocks.
+func (k *fakeKafka) Next(ctx context.Context) (Generation, error) {
+	k.mu.Lock()
+	gen := k.gen
+	if gen == nil {
+		k.gen = &fakeGen{k: k, parts: k.parts, done: make(chan struct{})}
+		gen = k.gen
+	} else {
+		gen = nil
+	}
+	k.mu.Unlock()
+	if gen != nil {
+		return gen, nil
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (k *fakeKafka) Open(p int, offset int64) PartitionReader {
+	k.j.add("open %d:%d", p, offset)
+	return &fakeReader{k: k, p: p, next: offset}
+}
+
+func (k *fakeKafka) Earliest(_ context.Context, p int) (int64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.earliest[p], nil
+}
+
+type fakeReader struct {
+	k    *fakeKafka
+	p    int
+	next int64
+}
+
+func (r *fakeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	for {
+		r.k.mu.Lock()
+		grew := r.k.grew
+		for _, m := range r.k.logs[r.p] {
+			if m.Offset >= r.next {
+				r.k.mu.Unlock()
+				r.next = m.Offset + 1
+				return m, nil
+			}
+		}
+		r.k.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return kafka.Message{}, ctx.Err()
+		case <-grew:
+		}
+	}
+}
+
+func (r *fakeReader) Close() error { return nil }
+
+// fakeGen is a generation: leave ends it and waits for its functions, as kafka-go's does.
+type fakeGen struct {
+	k     *fakeKafka
+	parts []int
+	wg    sync.WaitGroup
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (g *fakeGen) Partitions() []int { return g.parts }
+
+func (g *fakeGen) Start(fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-g.done; cancel() }()
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn(ctx)
+	}()
+}
+
+func (g *fakeGen) Commit(p int, next int64) error {
+	g.k.j.add("commit %d:%d", p, next-1)
+	g.k.commits <- [2]int64{int64(p), next - 1}
 	return nil
 }
 
-// fakeCounter has the semantics of counts.Store: watermark per partition, vote ids once.
+func (g *fakeGen) leave() {
+	g.once.Do(func() { close(g.done) })
+	g.wg.Wait()
+}
+
+// fakeCounter has the semantics of counts.Store: a watermark per partition, Behind when it is
+// below the caller's.
 type fakeCounter struct {
 	mu        sync.Mutex
 	j         *journal
 	watermark map[int]int64
-	seen      map[string]bool
 	total     int
 	failApply int           // fail this many Apply calls first
 	block     chan struct{} // if set, Apply waits for it
+	stuck     int           // Apply of this partition always fails (-1: none)
 }
 
 func (c *fakeCounter) Applied(_ context.Context, p int) (int64, error) {
@@ -88,59 +175,65 @@ func (c *fakeCounter) Applied(_ context.Context, p int) (int64, error) {
 	return -1, nil
 }
 
-func (c *fakeCounter) Apply(ctx context.Context, p int, through int64, votes []counts.Vote) (counts.Result, error) {
+func (c *fakeCounter) Apply(ctx context.Context, p int, expected, through int64, votes []counts.Vote) (counts.Result, error) {
 	if c.block != nil {
 		<-c.block
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.failApply > 0 {
+	if c.failApply > 0 || p == c.stuck {
 		c.failApply--
 		c.j.add("redis-failed %d", p)
 		return counts.Result{}, errors.New("connection refused")
 	}
-	var r counts.Result
 	w, ok := c.watermark[p]
 	if !ok {
 		w = -1
 	}
+	if w < expected {
+		c.j.add("redis-behind %d: %d < %d", p, w, expected)
+		return counts.Result{Behind: true, Applied: w}, nil
+	}
+	var r counts.Result
 	var offsets []string
 	for _, v := range votes {
 		offsets = append(offsets, fmt.Sprint(v.Offset))
-		switch {
-		case v.Offset <= w:
+		if v.Offset <= w {
 			r.Replayed++
-		case c.seen[v.VoteID]:
-			r.Duplicates++
-		default:
-			c.seen[v.VoteID] = true
-			c.total++
-			r.Counted++
+			continue
 		}
+		c.total++
+		r.Counted++
 	}
 	c.watermark[p] = max(w, through)
+	r.Applied = c.watermark[p]
 	c.j.add("redis %d:%s through %d", p, strings.Join(offsets, ","), through)
 	return r, nil
 }
 
+// fakeLogs keeps the first log of each vote id, as votelog.Store does.
 type fakeLogs struct {
 	j    *journal
 	mu   sync.Mutex
 	docs map[string]votelog.Log
 }
 
-func (f *fakeLogs) Insert(_ context.Context, logs []votelog.Log) error {
+func (f *fakeLogs) Insert(_ context.Context, logs []votelog.Log) ([]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var ids []string
-	for _, l := range logs {
+	own := make([]bool, len(logs))
+	for i, l := range logs {
 		ids = append(ids, fmt.Sprintf("%d:%d", l.Partition, l.Offset))
-		if _, ok := f.docs[l.VoteID]; !ok {
+		stored, ok := f.docs[l.VoteID]
+		if !ok {
 			f.docs[l.VoteID] = l
+			stored = l
 		}
+		own[i] = stored.Partition == l.Partition && stored.Offset == l.Offset
 	}
 	f.j.add("mongo %s", strings.Join(ids, ","))
-	return nil
+	return own, nil
 }
 
 type fakeDLQ struct {
@@ -161,27 +254,47 @@ func (f *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error 
 
 type rig struct {
 	j       *journal
-	in      *fakeFetcher
+	kafka   *fakeKafka
 	counter *fakeCounter
 	logs    *fakeLogs
 	dlq     *fakeDLQ
 	health  *Health
+	reg     *prometheus.Registry
 	loop    *Loop
 }
 
-func newRig(cfg Config) *rig {
+// metric is the value of a counter without labels.
+func (r *rig) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// newRig returns a loop whose group assigns it partitions.
+func newRig(cfg Config, partitions ...int) *rig {
 	j := &journal{}
 	r := &rig{
-		j:       j,
-		in:      &fakeFetcher{msgs: make(chan kafka.Message, 100), j: j, commits: make(chan kafka.Message, 100)},
-		counter: &fakeCounter{j: j, watermark: map[int]int64{}, seen: map[string]bool{}},
+		j: j,
+		kafka: &fakeKafka{j: j, logs: map[int][]kafka.Message{}, earliest: map[int]int64{}, grew: make(chan struct{}),
+			commits: make(chan [2]int64, 100), parts: partitions},
+		counter: &fakeCounter{j: j, watermark: map[int]int64{}, stuck: -1},
 		logs:    &fakeLogs{j: j, docs: map[string]votelog.Log{}},
 		dlq:     &fakeDLQ{j: j},
 		health:  NewHealth(),
+		reg:     prometheus.NewRegistry(),
 	}
 	r.loop = New(cfg, Deps{
-		In: r.in, Counts: r.counter, Logs: r.logs, DeadLetters: r.dlq, Health: r.health,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Log: slog.New(slog.DiscardHandler),
+		Group: r.kafka, Partitions: r.kafka, Counts: r.counter, Logs: r.logs, DeadLetters: r.dlq, Health: r.health,
+		Metrics: NewMetrics(r.reg), Log: slog.New(slog.DiscardHandler),
 	})
 	return r
 }
@@ -202,14 +315,14 @@ func poisonMsg(p int, offset int64) kafka.Message {
 	return kafka.Message{Topic: queue.VotesTopic, Partition: p, Offset: offset, Key: []byte("x"), Value: []byte("not a vote")}
 }
 
-// waitCommit waits for a commit of partition p at offset.
+// waitCommit waits for a commit of partition p through offset.
 func (r *rig) waitCommit(t *testing.T, p int, offset int64) {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
 	for {
 		select {
-		case m := <-r.in.commits:
-			if m.Partition == p && m.Offset == offset {
+		case c := <-r.kafka.commits:
+			if c[0] == int64(p) && c[1] == offset {
 				return
 			}
 		case <-timeout:
@@ -218,16 +331,24 @@ func (r *rig) waitCommit(t *testing.T, p int, offset int64) {
 	}
 }
 
-func run(t *testing.T, r *rig) (cancel func() error) {
+// run starts the loop; stop ends its context, waits for Run, then leaves the group as main does
+// (which waits for the partitions' batches in hand).
+func run(t *testing.T, r *rig) (stop func() error) {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Run(ctx) }()
-	t.Cleanup(stop)
+	t.Cleanup(cancel)
 	return func() error {
-		stop()
+		cancel()
 		select {
 		case err := <-done:
+			r.kafka.mu.Lock()
+			gen := r.kafka.gen
+			r.kafka.mu.Unlock()
+			if gen != nil {
+				gen.leave()
+			}
 			return err
 		case <-time.After(10 * time.Second):
 			t.Fatal("Run did not return after its context ended")
@@ -236,19 +357,21 @@ func run(t *testing.T, r *rig) (cancel func() error) {
 	}
 }
 
+// writes is the journal without the readers' opens.
+func (r *rig) writes() []string {
+	return slices.DeleteFunc(r.j.list(), func(e string) bool { return strings.HasPrefix(e, "open ") })
+}
+
 // A batch is written in the one order that makes a crash anywhere safe: dead letters, logs,
-// counts, commit.
+// counts, commit. A vote id's second record is logged as a candidate only if no earlier record
+// of the batch has the id, and counted only if its log is the stored one.
 func TestBatchWritesInOrderThenCommits(t *testing.T) {
-	r := newRig(Config{BatchSize: 4, BatchWait: time.Second})
+	r := newRig(Config{BatchSize: 4, BatchWait: time.Second}, 0)
+	r.kafka.add(voteMsg(t, 0, 0, "a"), poisonMsg(0, 1), voteMsg(t, 0, 2, "b"), voteMsg(t, 0, 3, "a"))
 	stop := run(t, r)
-	for _, m := range []kafka.Message{
-		voteMsg(t, 0, 0, "a"), poisonMsg(0, 1), voteMsg(t, 0, 2, "b"), voteMsg(t, 0, 3, "a"),
-	} {
-		r.in.msgs <- m
-	}
 	r.waitCommit(t, 0, 3)
-	want := []string{"dlq 0:1", "mongo 0:0,0:2", "redis 0:0,2,3 through 3", "commit 0:3"}
-	if got := r.j.list(); !slices.Equal(got, want) {
+	want := []string{"dlq 0:1", "mongo 0:0,0:2", "redis 0:0,2 through 3", "commit 0:3"}
+	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
 	if err := stop(); err != nil {
@@ -266,29 +389,107 @@ func TestBatchWritesInOrderThenCommits(t *testing.T) {
 	}
 }
 
-// Records at or below the watermark (a replay after a crash) are neither logged, dead-lettered
-// nor counted again, but committed.
-func TestReplaySkipsAppliedRecords(t *testing.T) {
-	r := newRig(Config{BatchSize: 4, BatchWait: time.Second})
-	r.counter.watermark[2] = 11
+// A vote id sent again later (a producer retry, the same Idempotency-Key to either route) lands
+// in another batch: its log is not the stored one, so it is not counted.
+func TestLaterRecordOfAVoteIDIsNotCounted(t *testing.T) {
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond}, 1)
+	r.kafka.add(voteMsg(t, 1, 0, "a"), voteMsg(t, 1, 1, "a"))
 	stop := run(t, r)
-	for _, m := range []kafka.Message{poisonMsg(2, 10), voteMsg(t, 2, 11, "a"), voteMsg(t, 2, 12, "b"), poisonMsg(2, 13)} {
-		r.in.msgs <- m
-	}
-	r.waitCommit(t, 2, 13)
-	want := []string{"dlq 2:13", "mongo 2:12", "redis 2:12 through 13", "commit 2:13"}
-	if got := r.j.list(); !slices.Equal(got, want) {
+	r.waitCommit(t, 1, 1)
+	stop()
+	want := []string{"mongo 1:0", "redis 1:0 through 0", "commit 1:0", "mongo 1:1", "redis 1: through 1", "commit 1:1"}
+	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
+	if r.counter.total != 1 {
+		t.Fatalf("counted %d, want 1", r.counter.total)
+	}
+}
+
+// Reading starts at Redis's watermark + 1, whatever the group committed; records at or below it
+// are never seen again.
+func TestReadingStartsAtTheWatermark(t *testing.T) {
+	r := newRig(Config{BatchSize: 4, BatchWait: time.Second}, 2)
+	r.counter.watermark[2] = 11
+	r.kafka.add(poisonMsg(2, 10), voteMsg(t, 2, 11, "a"), voteMsg(t, 2, 12, "b"), poisonMsg(2, 13))
+	stop := run(t, r)
+	r.waitCommit(t, 2, 13)
 	stop()
+	want := []string{"open 2:12", "dlq 2:13", "mongo 2:12", "redis 2:12 through 13", "commit 2:13"}
+	if got := r.j.list(); !slices.Equal(got, want) {
+		t.Fatalf("journal = %q, want %q", got, want)
+	}
+}
+
+// Redis loses applied batches while the partition is idle: the idle check notices, the partition
+// is read again from Redis's watermark, and the lost votes are counted again, exactly once.
+func TestRedisBehindIsReplayed(t *testing.T) {
+	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: 20 * time.Millisecond}, 3)
+	r.kafka.add(voteMsg(t, 3, 0, "a"), voteMsg(t, 3, 1, "b"), voteMsg(t, 3, 2, "c"), voteMsg(t, 3, 3, "a"))
+	stop := run(t, r)
+	r.waitCommit(t, 3, 3)
+	// Redis comes back with only the first batch applied.
+	r.counter.mu.Lock()
+	r.counter.watermark[3], r.counter.total = 1, 2
+	r.counter.mu.Unlock()
+	r.waitCommit(t, 3, 3)
+	stop()
+	if r.counter.total != 3 {
+		t.Fatalf("counted %d after the replay, want 3", r.counter.total)
+	}
+	if got := r.metric(t, "tally_consumer_rewinds_total"); got != 1 {
+		t.Fatalf("rewinds = %v, want 1", got)
+	}
+	if !slices.Contains(r.j.list(), "open 3:2") {
+		t.Fatalf("the partition was not read again from offset 2: %q", r.j.list())
+	}
+}
+
+// The same with records arriving: the apply itself finds Redis behind, counts nothing, commits
+// nothing, and the partition is read again.
+func TestApplyFindingRedisBehindReplays(t *testing.T) {
+	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: time.Hour}, 4)
+	r.kafka.add(voteMsg(t, 4, 0, "a"), voteMsg(t, 4, 1, "b"))
+	stop := run(t, r)
+	r.waitCommit(t, 4, 1)
+	r.counter.mu.Lock()
+	delete(r.counter.watermark, 4) // Redis lost everything
+	r.counter.total = 0
+	r.counter.mu.Unlock()
+	r.kafka.add(voteMsg(t, 4, 2, "c"), voteMsg(t, 4, 3, "d"))
+	r.waitCommit(t, 4, 3)
+	stop()
+	if r.counter.total != 4 {
+		t.Fatalf("counted %d after the replay, want 4", r.counter.total)
+	}
+	if !slices.Contains(r.j.list(), "redis-behind 4: -1 < 1") || !slices.Contains(r.j.list(), "open 4:0") {
+		t.Fatalf("journal = %q, want Redis found behind and the partition read from 0", r.j.list())
+	}
+}
+
+// Redis's watermark is below what Kafka still holds: reading starts at the earliest offset,
+// and the gap is counted in a metric for the audit to repair.
+func TestRetentionPassedStartsAtTheEarliest(t *testing.T) {
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond}, 5)
+	r.kafka.earliest[5] = 3
+	r.kafka.add(voteMsg(t, 5, 3, "a"))
+	stop := run(t, r)
+	r.waitCommit(t, 5, 3)
+	stop()
+	if got := r.metric(t, "tally_consumer_retention_lost_records_total"); got != 3 {
+		t.Fatalf("retention gap = %v, want 3", got)
+	}
+	if got := r.j.list()[0]; got != "open 5:3" {
+		t.Fatalf("first = %q, want open 5:3", got)
+	}
 }
 
 // A failing Redis is retried; meanwhile the consumer is not ready and commits nothing.
 func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
-	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond})
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond}, 1)
 	r.counter.failApply = 5
+	r.kafka.add(voteMsg(t, 1, 0, "a"))
 	stop := run(t, r)
-	r.in.msgs <- voteMsg(t, 1, 0, "a")
 	deadline := time.Now().Add(5 * time.Second)
 	for r.health.Err() == nil {
 		if time.Now().After(deadline) {
@@ -303,10 +504,9 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 	if err := r.health.Err(); err != nil {
 		t.Fatalf("health after recovery = %v", err)
 	}
-	got := r.j.list()
 	want := []string{"mongo 1:0", "redis-failed 1", "redis-failed 1", "redis-failed 1", "redis-failed 1",
 		"redis-failed 1", "redis 1:0 through 0", "commit 1:0"}
-	if !slices.Equal(got, want) {
+	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
 	stop()
@@ -315,12 +515,10 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 // Partitions are applied concurrently: one stuck partition does not hold up another.
 func TestPartitionsProceedIndependently(t *testing.T) {
 	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 10 * time.Millisecond,
-		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond})
-	stuck := &stuckCounter{fakeCounter: r.counter, stuck: 3}
-	r.loop.Counts = stuck
+		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond}, 3, 4)
+	r.counter.stuck = 3
+	r.kafka.add(voteMsg(t, 3, 0, "a"), voteMsg(t, 4, 0, "b"))
 	stop := run(t, r)
-	r.in.msgs <- voteMsg(t, 3, 0, "a")
-	r.in.msgs <- voteMsg(t, 4, 0, "b")
 	r.waitCommit(t, 4, 0)
 	if slices.Contains(r.j.list(), "commit 3:0") {
 		t.Fatal("the stuck partition was committed")
@@ -328,25 +526,12 @@ func TestPartitionsProceedIndependently(t *testing.T) {
 	stop()
 }
 
-type stuckCounter struct {
-	*fakeCounter
-	stuck int
-}
-
-func (s *stuckCounter) Apply(ctx context.Context, p int, through int64, votes []counts.Vote) (counts.Result, error) {
-	if p == s.stuck {
-		return counts.Result{}, errors.New("stuck")
-	}
-	return s.fakeCounter.Apply(ctx, p, through, votes)
-}
-
-// On shutdown the batch in hand is finished and committed before Run returns.
+// On shutdown the batch in hand is finished and committed before the group is left.
 func TestShutdownFinishesTheBatch(t *testing.T) {
-	r := newRig(Config{BatchSize: 2, BatchWait: time.Second})
+	r := newRig(Config{BatchSize: 2, BatchWait: time.Second}, 5)
 	r.counter.block = make(chan struct{})
+	r.kafka.add(voteMsg(t, 5, 7, "a"), voteMsg(t, 5, 8, "b"))
 	stop := run(t, r)
-	r.in.msgs <- voteMsg(t, 5, 7, "a")
-	r.in.msgs <- voteMsg(t, 5, 8, "b")
 	deadline := time.Now().Add(5 * time.Second)
 	for !slices.Contains(r.j.list(), "mongo 5:7,5:8") {
 		if time.Now().After(deadline) {
@@ -362,7 +547,7 @@ func TestShutdownFinishesTheBatch(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	if got := r.j.list(); !slices.Contains(got, "commit 5:8") {
-		t.Fatalf("writes = %q, want the batch committed before Run returned", got)
+		t.Fatalf("writes = %q, want the batch committed before the group was left", got)
 	}
 }
 
@@ -370,10 +555,10 @@ func TestShutdownFinishesTheBatch(t *testing.T) {
 // uncommitted rather than committed unapplied.
 func TestShutdownNeverCommitsUnapplied(t *testing.T) {
 	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 10 * time.Millisecond,
-		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond})
+		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond}, 0)
 	r.counter.failApply = 1 << 30
+	r.kafka.add(voteMsg(t, 0, 0, "a"))
 	stop := run(t, r)
-	r.in.msgs <- voteMsg(t, 0, 0, "a")
 	time.Sleep(50 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)

@@ -14,6 +14,8 @@ type Metrics struct {
 	applySeconds prometheus.Histogram
 	batchRecords prometheus.Histogram
 	lag          *prometheus.GaugeVec
+	rewinds      prometheus.Counter
+	retentionGap prometheus.Counter
 }
 
 // Outcomes of a record, the processed counter's label.
@@ -36,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_consumer_write_errors_total",
-			Help: "Failed attempts to write, by target (redis, mongo, dlq, commit); writes are retried.",
+			Help: "Failed attempts, by target (redis, mongo, dlq, commit, kafka: fetches and offset lookups); they are retried.",
 		}, []string{"target"}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tally_consumer_apply_seconds",
@@ -53,11 +55,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Records of a votes partition not yet committed by this consumer (high watermark minus committed offset).",
 		}, []string{"partition"}),
 	}
-	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag)
+	m.rewinds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tally_consumer_rewinds_total",
+		Help: "Times a partition was read again from Redis's watermark because Redis held fewer applied records than this consumer wrote (Redis lost writes or was restored).",
+	})
+	m.retentionGap = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tally_consumer_retention_lost_records_total",
+		Help: "Records to apply that Kafka's retention had already deleted; the counts miss them until the audit (go/cmd/audit -repair) rebuilds them from MongoDB.",
+	})
+	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag, m.rewinds, m.retentionGap)
 	for _, o := range []string{OutcomeCounted, OutcomeDuplicate, OutcomeReplayed} {
 		m.processed.WithLabelValues(o)
 	}
-	for _, t := range []string{targetRedis, targetMongo, targetDLQ, targetCommit} {
+	for _, t := range []string{targetRedis, targetMongo, targetDLQ, targetCommit, targetKafka} {
 		m.writeErrors.WithLabelValues(t)
 	}
 	return m

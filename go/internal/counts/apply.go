@@ -14,7 +14,6 @@ import (
 // Vote is what the counts need of one record of the votes topic.
 type Vote struct {
 	Offset     int64
-	VoteID     string
 	Band       string
 	Album      string
 	AcceptedAt time.Time
@@ -24,10 +23,13 @@ type Vote struct {
 type Result struct {
 	// Counted votes were added to every count.
 	Counted int
-	// Duplicates carried a vote id already counted under another record.
-	Duplicates int
 	// Replayed votes were at or below the partition's watermark: applied before.
 	Replayed int
+	// Behind says Redis's watermark was below the one the caller expected: Redis lost applied
+	// batches, and nothing was applied. The caller replays the partition from Applied+1.
+	Behind bool
+	// Applied is the partition's watermark after the call (-1: nothing applied yet).
+	Applied int64
 }
 
 //go:embed apply.lua
@@ -61,29 +63,38 @@ func (s *Store) Applied(ctx context.Context, partition int) (int64, error) {
 }
 
 // Apply counts votes, records of partition in offset order, and advances the partition's
-// watermark to through (the batch's last offset, which may belong to a record that is not a
-// vote), all in one atomic script: either all of it happens or none does, so the call can be
-// repeated after any failure. Votes at or below the watermark and vote ids already counted are
-// skipped.
-func (s *Store) Apply(ctx context.Context, partition int, through int64, votes []Vote) (Result, error) {
-	keys := make([]string, 0, 4+3*len(votes))
+// watermark to through (the batch's last offset, which may belong to a record that is not
+// counted), all in one atomic script: either all of it happens or none does, so the call can be
+// repeated after any failure. Votes at or below the watermark are skipped. expected is the
+// watermark the caller last read or wrote; if Redis's is lower, Redis went back in time and
+// nothing is applied (Result.Behind).
+func (s *Store) Apply(ctx context.Context, partition int, expected, through int64, votes []Vote) (Result, error) {
+	keys := make([]string, 0, 4+2*len(votes))
 	keys = append(keys, AppliedKey(partition), TotalKey, BandKey, AlbumKey)
-	args := make([]any, 0, 3+5*len(votes))
-	args = append(args, strconv.FormatInt(through, 10), int64(MarkerTTL/time.Second), partition)
+	args := make([]any, 0, 2+5*len(votes))
+	args = append(args, strconv.FormatInt(through, 10), strconv.FormatInt(expected, 10))
 	for _, v := range votes {
 		if v.Offset > through {
 			return Result{}, fmt.Errorf("apply: vote at offset %d is past the batch's last offset %d", v.Offset, through)
 		}
-		keys = append(keys, MarkerKey(v.VoteID), BandAlbumsKey(v.Band), BucketKey(v.AcceptedAt))
+		keys = append(keys, BandAlbumsKey(v.Band), BucketKey(v.AcceptedAt))
 		args = append(args, strconv.FormatInt(v.Offset, 10), v.Band, v.Album, AlbumField(v.Band, v.Album),
 			BucketStart(v.AcceptedAt).Add(BucketTTL).Unix())
 	}
-	res, err := s.apply.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	res, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %d votes of partition %d: %w", len(votes), partition, err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return Result{}, fmt.Errorf("apply: script returned %v", res)
 	}
-	return Result{Counted: int(res[0]), Duplicates: int(res[1]), Replayed: int(res[2])}, nil
+	counted, ok1 := res[0].(int64)
+	replayed, ok2 := res[1].(int64)
+	behind, ok3 := res[2].(int64)
+	watermark, ok4 := res[3].(string)
+	applied, err := strconv.ParseInt(watermark, 10, 64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || err != nil {
+		return Result{}, fmt.Errorf("apply: script returned %v", res)
+	}
+	return Result{Counted: int(counted), Replayed: int(replayed), Behind: behind == 1, Applied: applied}, nil
 }

@@ -2,7 +2,6 @@ package counts
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -36,13 +35,14 @@ func openRedis(t *testing.T) *redis.Client {
 	return rdb
 }
 
-func vote(offset int64, id, band, album string, at time.Time) Vote {
-	return Vote{Offset: offset, VoteID: id, Band: band, Album: album, AcceptedAt: at}
+func vote(offset int64, band, album string, at time.Time) Vote {
+	return Vote{Offset: offset, Band: band, Album: album, AcceptedAt: at}
 }
 
-func apply(t *testing.T, s *Store, partition int, through int64, votes ...Vote) Result {
+// apply applies votes as a consumer that last saw the watermark expected.
+func apply(t *testing.T, s *Store, partition int, expected, through int64, votes ...Vote) Result {
 	t.Helper()
-	r, err := s.Apply(context.Background(), partition, through, votes)
+	r, err := s.Apply(context.Background(), partition, expected, through, votes)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -90,34 +90,35 @@ func TestApplySkipsAtOrBelowWatermark(t *testing.T) {
 	batch := func(from, to int64) []Vote {
 		var vs []Vote
 		for o := from; o <= to; o++ {
-			vs = append(vs, vote(o, fmt.Sprintf("v%d", o), "Alux Nahual", "Hijos del Sol", now))
+			vs = append(vs, vote(o, "Alux Nahual", "Hijos del Sol", now))
 		}
 		return vs
 	}
-	if r := apply(t, s, 2, 4, batch(0, 4)...); r != (Result{Counted: 5}) {
+	if r := apply(t, s, 2, -1, 4, batch(0, 4)...); r != (Result{Counted: 5, Applied: 4}) {
 		t.Fatalf("first batch: %+v", r)
 	}
 	// The same batch again, as after a crash before the Kafka commit: nothing changes.
-	if r := apply(t, s, 2, 4, batch(0, 4)...); r != (Result{Replayed: 5}) {
+	if r := apply(t, s, 2, -1, 4, batch(0, 4)...); r != (Result{Replayed: 5, Applied: 4}) {
 		t.Fatalf("replayed batch: %+v", r)
 	}
 	// Overlapping: 3 and 4 were applied, 5 to 7 are new.
-	if r := apply(t, s, 2, 7, batch(3, 7)...); r != (Result{Counted: 3, Replayed: 2}) {
+	if r := apply(t, s, 2, 4, 7, batch(3, 7)...); r != (Result{Counted: 3, Replayed: 2, Applied: 7}) {
 		t.Fatalf("overlapping batch: %+v", r)
 	}
 	// A stale consumer applying an old batch late neither counts nor lowers the watermark.
-	if r := apply(t, s, 2, 1, batch(0, 1)...); r != (Result{Replayed: 2}) {
+	if r := apply(t, s, 2, -1, 1, batch(0, 1)...); r != (Result{Replayed: 2, Applied: 7}) {
 		t.Fatalf("stale batch: %+v", r)
 	}
 	if w, err := s.Applied(ctx, 2); err != nil || w != 7 {
 		t.Fatalf("watermark = %d, %v; want 7", w, err)
 	}
 	// Other partitions have watermarks of their own.
-	if r := apply(t, s, 0, 0, vote(0, "p0-v0", "Alux Nahual", "Hijos del Sol", now)); r != (Result{Counted: 1}) {
+	if r := apply(t, s, 0, -1, 0, vote(0, "Alux Nahual", "Hijos del Sol", now)); r != (Result{Counted: 1, Applied: 0}) {
 		t.Fatalf("partition 0: %+v", r)
 	}
-	// A batch of records that are no votes (poison) still moves the watermark.
-	apply(t, s, 2, 9)
+	// A batch without votes to count (poison, or later records of counted vote ids) still moves
+	// the watermark.
+	apply(t, s, 2, 7, 9)
 	if w, _ := s.Applied(ctx, 2); w != 9 {
 		t.Fatalf("watermark after an empty batch = %d, want 9", w)
 	}
@@ -129,48 +130,32 @@ func TestApplySkipsAtOrBelowWatermark(t *testing.T) {
 	}
 	// Offsets beyond 2^53 would lose digits as Lua numbers; they stay strings.
 	big := int64(1) << 50
-	apply(t, s, 5, big+3, vote(big+3, "far", "Alux Nahual", "Hijos del Sol", now))
+	apply(t, s, 5, -1, big+3, vote(big+3, "Alux Nahual", "Hijos del Sol", now))
 	if w, _ := s.Applied(ctx, 5); w != big+3 {
 		t.Fatalf("large watermark = %d, want %d", w, big+3)
 	}
-	if _, err := s.Apply(ctx, 1, 3, []Vote{vote(4, "x", "a", "b", now)}); err == nil {
+	if _, err := s.Apply(ctx, 1, -1, 3, []Vote{vote(4, "a", "b", now)}); err == nil {
 		t.Fatal("a vote past the batch's last offset was accepted")
 	}
 }
 
-func TestApplyCountsAVoteIDOnce(t *testing.T) {
+// Redis holds a lower watermark than the consumer wrote (it lost its last second, or was
+// restored from a backup): nothing is applied, and the caller learns the watermark to replay from.
+func TestApplyReportsRedisBehind(t *testing.T) {
 	rdb := openRedis(t)
 	s := New(rdb)
-	ctx := context.Background()
 	now := time.Now()
-	// Same vote id twice in one batch, and again in a later batch and on another partition:
-	// the same Idempotency-Key sent three times is one vote.
-	r := apply(t, s, 1, 11,
-		vote(10, "key-1", "Bohemia Suburbana", "Club Atlético Bohemia", now),
-		vote(11, "key-1", "Bohemia Suburbana", "Club Atlético Bohemia", now))
-	if r != (Result{Counted: 1, Duplicates: 1}) {
-		t.Fatalf("one batch: %+v", r)
+	apply(t, s, 3, -1, 9, vote(9, "Alux Nahual", "Leyenda", now))
+	rdb.Set(context.Background(), AppliedKey(3), "4", 0) // as restored from an older copy
+	if r := apply(t, s, 3, 9, 12, vote(12, "Alux Nahual", "Leyenda", now)); r != (Result{Behind: true, Applied: 4}) {
+		t.Fatalf("apply on a Redis behind: %+v", r)
 	}
-	if r := apply(t, s, 1, 20, vote(20, "key-1", "Bohemia Suburbana", "Club Atlético Bohemia", now)); r != (Result{Duplicates: 1}) {
-		t.Fatalf("later batch: %+v", r)
-	}
-	if r := apply(t, s, 4, 0, vote(0, "key-1", "Bohemia Suburbana", "Club Atlético Bohemia", now)); r != (Result{Duplicates: 1}) {
-		t.Fatalf("other partition: %+v", r)
+	rdb.Del(context.Background(), AppliedKey(3)) // lost altogether
+	if r := apply(t, s, 3, 9, 12); r != (Result{Behind: true, Applied: -1}) {
+		t.Fatalf("apply on an empty Redis: %+v", r)
 	}
 	if got := get(t, rdb, TotalKey); got != "1" {
-		t.Fatalf("total = %s, want 1", got)
-	}
-	if got := get(t, rdb, MarkerKey("key-1")); got != "1:10" {
-		t.Fatalf("marker = %q, want the partition and offset that counted it, 1:10", got)
-	}
-	ttl, err := rdb.TTL(ctx, MarkerKey("key-1")).Result()
-	if err != nil || ttl > MarkerTTL || ttl < MarkerTTL-time.Minute {
-		t.Fatalf("marker TTL = %v, %v; want about %v", ttl, err, MarkerTTL)
-	}
-	// Once the marker is gone (after MarkerTTL), the id counts again: the TTL is the window.
-	rdb.Del(ctx, MarkerKey("key-1"))
-	if r := apply(t, s, 1, 21, vote(21, "key-1", "Bohemia Suburbana", "Club Atlético Bohemia", now)); r != (Result{Counted: 1}) {
-		t.Fatalf("after the marker expired: %+v", r)
+		t.Fatalf("total = %s, want 1: nothing applied while behind", got)
 	}
 }
 
@@ -181,14 +166,14 @@ func TestApplyCountsEveryKey(t *testing.T) {
 	b0 := BucketStart(time.Now())
 	b1 := b0.Add(-BucketWidth)
 	old := b0.Add(-2 * BucketTTL) // its bucket has expired already
-	r := apply(t, s, 0, 5,
-		vote(0, "a", "Alux Nahual", "Hijos del Sol", b0),
-		vote(1, "b", "Alux Nahual", "Hijos del Sol", b0.Add(9999*time.Millisecond)),
-		vote(2, "c", "Alux Nahual", "Alux Nahual", b1.Add(5*time.Second)),
-		vote(3, "d", "Bohemia Suburbana", "Hijos del Sol", b1),
-		vote(4, "e", "Bohemia Suburbana", "Eres", old),
+	r := apply(t, s, 0, -1, 5,
+		vote(0, "Alux Nahual", "Hijos del Sol", b0),
+		vote(1, "Alux Nahual", "Hijos del Sol", b0.Add(9999*time.Millisecond)),
+		vote(2, "Alux Nahual", "Alux Nahual", b1.Add(5*time.Second)),
+		vote(3, "Bohemia Suburbana", "Hijos del Sol", b1),
+		vote(4, "Bohemia Suburbana", "Eres", old),
 	)
-	if r != (Result{Counted: 5}) {
+	if r != (Result{Counted: 5, Applied: 5}) {
 		t.Fatalf("apply: %+v", r)
 	}
 	checks := []struct {
@@ -232,7 +217,7 @@ func TestRedisHoldsTheContractLayout(t *testing.T) {
 	now := time.Now()
 	ex["bucket"] = strconv.FormatInt(BucketStart(now).Unix(), 10) // the example's bucket is long expired
 	partition, _ := strconv.Atoi(ex["partition"])
-	apply(t, s, partition, 42, vote(42, ex["vote_id"], ex["band"], ex["album"], now))
+	apply(t, s, partition, -1, 42, vote(42, ex["band"], ex["album"], now))
 
 	var patterns []*regexp.Regexp
 	for _, k := range c.Keys {

@@ -25,7 +25,6 @@ const (
 	bandAlbumsPrefix = "tally:votes:band:"
 	bucketPrefix     = "tally:votes:10s:"
 	appliedPrefix    = "tally:applied:votes:"
-	markerPrefix     = "tally:vote:"
 )
 
 // Time buckets and expiries.
@@ -34,9 +33,6 @@ const (
 	BucketWidth = 10 * time.Second
 	// BucketTTL is how long after its start a bucket key lives: the charts show the last hour.
 	BucketTTL = time.Hour
-	// MarkerTTL is how long a vote id is remembered: a second record with the same vote id (the
-	// same Idempotency-Key sent again) within this time is not counted.
-	MarkerTTL = 7 * 24 * time.Hour
 )
 
 // AlbumSeparator joins band and album in AlbumKey's fields: an em dash (U+2014) with spaces.
@@ -64,7 +60,3 @@ func BucketKey(t time.Time) string {
 
 // AppliedKey is a STRING: the highest offset of a votes partition whose record is applied.
 func AppliedKey(partition int) string { return appliedPrefix + strconv.Itoa(partition) }
-
-// MarkerKey is a STRING that exists while a vote id counts as seen ("<partition>:<offset>" of
-// the record that counted it); it expires MarkerTTL after the vote was counted.
-func MarkerKey(voteID string) string { return markerPrefix + voteID }

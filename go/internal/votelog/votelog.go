@@ -3,7 +3,7 @@
 //
 // Two collections, both keyed by vote id so that writing a vote twice is a no-op:
 //   - logs: every vote, forever.
-//   - logs_recent: only the newest few hundred, trimmed by the writer.
+//   - logs_recent: only the newest few hundred, trimmed by the writers.
 //
 // The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
 // but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,11 +33,14 @@ const (
 )
 
 // RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
-// logs_recent holds between RecentKeep and RecentMax documents: trimming in steps keeps the
-// writer from trimming after every insert.
+// A Store trims logs_recent back to RecentKeep documents once it holds more than RecentMax, and
+// looks at most once per TrimInterval: reading logs_recent back after every batch cost the
+// MongoDB-wire server a fifth of its time in a backlog's drain (docs/performance.md). Between
+// trims logs_recent grows by at most RecentKeep documents a batch, a few hundred a second.
 const (
-	RecentKeep = 100
-	RecentMax  = 2 * RecentKeep
+	RecentKeep   = 100
+	RecentMax    = 2 * RecentKeep
+	TrimInterval = time.Second
 )
 
 // Log is one counted vote.
@@ -57,20 +61,29 @@ type Log struct {
 type Store struct {
 	logs   *mongo.Collection
 	recent *mongo.Collection
+
+	trimEvery time.Duration
+	trimMu    sync.Mutex
+	lastTrim  time.Time
 }
 
 // New returns a Store over db (normally client.Database(Database)).
 func New(db *mongo.Database) *Store {
-	return &Store{logs: db.Collection(LogsCollection), recent: db.Collection(RecentCollection)}
+	return &Store{logs: db.Collection(LogsCollection), recent: db.Collection(RecentCollection), trimEvery: TrimInterval}
 }
 
-// Insert writes logs to both collections. Logs already present (a replay after a crash or a
-// rebalance) are skipped, not errors. The first log written for a vote id wins: a later one with
-// the same id (the same vote sent twice, accepted twice) leaves logs as it was, and logs_recent
-// gets the stored log rather than the new one, so both collections always hold the same document.
-func (s *Store) Insert(ctx context.Context, logs []Log) error {
+// Insert writes logs to both collections and reports, for each log, whether the log stored under
+// its vote id is this very one (same partition and offset): true for the logs it inserted and for
+// the ones an earlier attempt at the same record inserted (a replay after a crash or a lost Redis
+// tail), false when another record of the same vote id came first (the same vote sent twice,
+// accepted twice). The first log written for a vote id wins for good, so the answer for a record
+// never changes: go/internal/consume counts a record exactly when it is true.
+//
+// logs_recent gets the stored log rather than the new one, so both collections always hold the
+// same document for a vote id.
+func (s *Store) Insert(ctx context.Context, logs []Log) (own []bool, err error) {
 	if len(logs) == 0 {
-		return nil
+		return nil, nil
 	}
 	docs := make([]any, len(logs))
 	for i := range logs {
@@ -78,12 +91,19 @@ func (s *Store) Insert(ctx context.Context, logs []Log) error {
 	}
 	dups, err := insertIgnoringDuplicates(ctx, s.logs, docs)
 	if err != nil {
-		return fmt.Errorf("insert into %s: %w", LogsCollection, err)
+		return nil, fmt.Errorf("insert into %s: %w", LogsCollection, err)
+	}
+	own = make([]bool, len(logs))
+	for i := range own {
+		own[i] = true
 	}
 	newest := slices.Clone(logs)
 	if len(dups) > 0 {
 		if newest, err = s.asStored(ctx, newest, dups); err != nil {
-			return err
+			return nil, err
+		}
+		for _, d := range dups {
+			own[d] = newest[d].Partition == logs[d].Partition && newest[d].Offset == logs[d].Offset
 		}
 	}
 	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
@@ -93,12 +113,12 @@ func (s *Store) Insert(ctx context.Context, logs []Log) error {
 		recent = append(recent, newest[i])
 	}
 	if _, err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
-		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
+		return nil, fmt.Errorf("insert into %s: %w", RecentCollection, err)
 	}
 	if err := s.trimRecent(ctx); err != nil {
-		return fmt.Errorf("trim %s: %w", RecentCollection, err)
+		return nil, fmt.Errorf("trim %s: %w", RecentCollection, err)
 	}
-	return nil
+	return own, nil
 }
 
 // insertIgnoringDuplicates inserts docs, skipping those whose _id is taken, and returns the
@@ -147,9 +167,19 @@ func (s *Store) asStored(ctx context.Context, logs []Log, dups []int) ([]Log, er
 
 const duplicateKey = 11000
 
-// trimRecent deletes all but the newest RecentKeep logs once there are more than RecentMax.
-// Concurrent writers may each trim; the result is the same set.
+// trimRecent deletes all but the newest RecentKeep logs once there are more than RecentMax, if
+// this Store has not looked for trimEvery. Concurrent writers may each trim; the result is the
+// same set.
 func (s *Store) trimRecent(ctx context.Context) error {
+	s.trimMu.Lock()
+	due := time.Since(s.lastTrim) >= s.trimEvery
+	if due {
+		s.lastTrim = time.Now()
+	}
+	s.trimMu.Unlock()
+	if !due {
+		return nil
+	}
 	heads, err := s.recentHeads(ctx)
 	if err != nil || len(heads) <= RecentMax {
 		return err

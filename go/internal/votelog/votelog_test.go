@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,12 +65,21 @@ func TestInsertIsIdempotent(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
 	logs := makeLogs(0, 30)
-	if err := store.Insert(ctx, logs); err != nil {
+	own, err := store.Insert(ctx, logs)
+	if err != nil {
 		t.Fatalf("first insert: %v", err)
 	}
-	// A replay of a partly applied batch: ten old logs and five new ones.
-	if err := store.Insert(ctx, append(logs[20:], makeLogs(30, 5)...)); err != nil {
+	if slices.Contains(own, false) {
+		t.Fatalf("first insert: own = %v, want all true", own)
+	}
+	// A replay of a partly applied batch: ten old logs and five new ones, all the same records,
+	// so all still their vote ids' own logs.
+	own, err = store.Insert(ctx, append(logs[20:], makeLogs(30, 5)...))
+	if err != nil {
 		t.Fatalf("replayed insert: %v", err)
+	}
+	if len(own) != 15 || slices.Contains(own, false) {
+		t.Fatalf("replayed insert: own = %v, want 15 times true", own)
 	}
 	if n := count(t, db, LogsCollection); n != 35 {
 		t.Fatalf("%s holds %d logs, want 35", LogsCollection, n)
@@ -85,7 +95,7 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
 	first := makeLogs(0, 1)[0]
-	if err := store.Insert(ctx, []Log{first}); err != nil {
+	if _, err := store.Insert(ctx, []Log{first}); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
 	if _, err := db.Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
@@ -93,8 +103,14 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	}
 	again := first
 	again.Route, again.AcceptedAt, again.Offset = "wasm", first.AcceptedAt.Add(time.Hour), 99
-	if err := store.Insert(ctx, append(makeLogs(1, 2), again, again)); err != nil {
+	own, err := store.Insert(ctx, append(makeLogs(1, 2), again, again, first))
+	if err != nil {
 		t.Fatalf("insert again: %v", err)
+	}
+	// The later record of the vote id is not its own log, whichever route; the first record,
+	// replayed, still is.
+	if want := []bool{true, true, false, false, true}; !slices.Equal(own, want) {
+		t.Fatalf("own = %v, want %v", own, want)
 	}
 	for _, coll := range []string{LogsCollection, RecentCollection} {
 		var got Log
@@ -114,10 +130,11 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 func TestNewestAcrossTrims(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
+	store.trimEvery = 0 // look after every insert
 	const total = 1000
 	// Out of order, as partitions interleave: the newest must still come first.
 	for _, from := range []int{500, 0, 750, 250} {
-		if err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
+		if _, err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
 	}
@@ -152,7 +169,7 @@ func BenchmarkNewest20At100k(b *testing.B) {
 	const total, batch = 100_000, 1000
 	start := time.Now()
 	for from := 0; from < total; from += batch {
-		if err := store.Insert(ctx, makeLogs(from, batch)); err != nil {
+		if _, err := store.Insert(ctx, makeLogs(from, batch)); err != nil {
 			b.Fatalf("insert: %v", err)
 		}
 	}

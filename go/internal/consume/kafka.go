@@ -1,0 +1,106 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tally-voting/tally/go/internal/queue"
+)
+
+// KafkaConfig is how the consumer reaches Kafka.
+type KafkaConfig struct {
+	Brokers []string
+	// SessionTimeout is how long the group waits for a silent member before moving its partitions.
+	SessionTimeout time.Duration
+	// QueueCapacity is how many records a partition's reader fetches ahead.
+	QueueCapacity int
+	Logger        kafka.Logger
+	ErrorLogger   kafka.Logger
+}
+
+// NewKafka joins the consumer group on topic votes and returns the membership, the readers of
+// partitions, and a close func that leaves the group once every partition's batches are done.
+func NewKafka(cfg KafkaConfig) (Membership, Partitions, func() error, error) {
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                Group,
+		Brokers:           cfg.Brokers,
+		Topics:            []string{queue.VotesTopic},
+		SessionTimeout:    cfg.SessionTimeout,
+		HeartbeatInterval: cfg.SessionTimeout / 5,
+		RebalanceTimeout:  2 * cfg.SessionTimeout,
+		StartOffset:       kafka.FirstOffset,
+		Logger:            cfg.Logger,
+		ErrorLogger:       cfg.ErrorLogger,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("consumer group: %w", err)
+	}
+	parts := &kafkaPartitions{cfg: cfg, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}}
+	return kafkaGroup{cg}, parts, cg.Close, nil
+}
+
+type kafkaGroup struct{ cg *kafka.ConsumerGroup }
+
+func (g kafkaGroup) Next(ctx context.Context) (Generation, error) {
+	gen, err := g.cg.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kafkaGeneration{gen}, nil
+}
+
+type kafkaGeneration struct{ *kafka.Generation }
+
+func (g kafkaGeneration) Partitions() []int {
+	var ps []int
+	for _, a := range g.Assignments[queue.VotesTopic] {
+		ps = append(ps, a.ID)
+	}
+	return ps
+}
+
+func (g kafkaGeneration) Commit(partition int, next int64) error {
+	return g.CommitOffsets(map[string]map[int]int64{queue.VotesTopic: {partition: next}})
+}
+
+type kafkaPartitions struct {
+	cfg    KafkaConfig
+	client *kafka.Client
+}
+
+func (k *kafkaPartitions) Open(partition int, offset int64) PartitionReader {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       k.cfg.Brokers,
+		Topic:         queue.VotesTopic,
+		Partition:     partition,
+		QueueCapacity: k.cfg.QueueCapacity,
+		MaxBytes:      10 << 20,
+		MaxWait:       time.Second,
+		Logger:        k.cfg.Logger,
+		ErrorLogger:   k.cfg.ErrorLogger,
+	})
+	// Without a group, SetOffset only records where the first fetch starts; it cannot fail.
+	_ = r.SetOffset(offset)
+	return r
+}
+
+func (k *kafkaPartitions) Earliest(ctx context.Context, partition int) (int64, error) {
+	res, err := k.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{queue.VotesTopic: {kafka.FirstOffsetOf(partition)}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("earliest offset of partition %d: %w", partition, err)
+	}
+	for _, p := range res.Topics[queue.VotesTopic] {
+		if p.Partition == partition {
+			if p.Error != nil {
+				return 0, fmt.Errorf("earliest offset of partition %d: %w", partition, p.Error)
+			}
+			return p.FirstOffset, nil
+		}
+	}
+	return 0, fmt.Errorf("earliest offset of partition %d: not in the answer", partition)
+}

@@ -1,0 +1,351 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tally-voting/tally/go/internal/counts"
+	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/votelog"
+)
+
+// partition consumes partition p for one generation, from Redis's watermark + 1, until run or
+// the generation ends; then it finishes the batch in hand (for up to DrainTimeout) and returns.
+func (l *Loop) partition(run, genCtx context.Context, gen Generation, p int) {
+	stop, cancelStop := context.WithCancel(run)
+	defer cancelStop()
+	defer context.AfterFunc(genCtx, cancelStop)()
+	// Writes outlive stop by up to DrainTimeout, so the batch in hand is finished and committed.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(stop))
+	defer cancelWork()
+	defer context.AfterFunc(stop, func() { time.AfterFunc(l.cfg.DrainTimeout, cancelWork) })()
+
+	var applied int64
+	if err := l.retry(stop, targetRedis, func(ctx context.Context) (err error) {
+		applied, err = l.Counts.Applied(ctx, p)
+		return err
+	}); err != nil {
+		return
+	}
+	for {
+		from, err := l.firstOffset(stop, p, applied+1)
+		if err != nil {
+			return
+		}
+		next, rewind := l.read(stop, work, gen, p, from, applied)
+		if !rewind {
+			return
+		}
+		applied = next - 1
+	}
+}
+
+// firstOffset is from, or the partition's earliest offset if retention deleted the records from
+// there on: those are counted by nobody, logged as an error and in a metric, and the audit
+// (go/cmd/audit) repairs the counts from MongoDB's logs, which hold them.
+func (l *Loop) firstOffset(ctx context.Context, p int, from int64) (int64, error) {
+	var earliest int64
+	if err := l.retry(ctx, targetKafka, func(ctx context.Context) (err error) {
+		earliest, err = l.Partitions.Earliest(ctx, p)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	if from >= earliest {
+		return from, nil
+	}
+	if from > 0 || earliest > 0 {
+		l.Metrics.retentionGap.Add(float64(earliest - from))
+		l.Log.Error("records to apply are past the topic's retention: counts may miss them until the audit repairs them",
+			"partition", p, "from_offset", from, "earliest_offset", earliest, "missing_records", earliest-from)
+	}
+	return earliest, nil
+}
+
+// read applies partition p's records from offset from (Redis's watermark applied + 1, or later
+// if retention deleted those) in batches until stop ends (it finishes
+// the records fetched by then) or Redis is found behind what this reader applied: then it returns
+// the offset to read again from and rewind true.
+func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, applied int64) (next int64, rewind bool) {
+	l.Log.Info("consuming partition", "partition", p, "from_offset", from)
+	reader := l.Partitions.Open(p, from)
+	defer reader.Close()
+	fetchCtx, cancelFetch := context.WithCancel(stop)
+	defer cancelFetch()
+	in := make(chan kafka.Message, l.cfg.BatchSize)
+	go l.fetch(fetchCtx, reader, p, in)
+
+	expected := applied // the watermark this reader last saw or wrote
+	idle := time.NewTicker(l.cfg.WatermarkCheck)
+	defer idle.Stop()
+	for {
+		batch, open := l.collect(in, idle.C)
+		if len(batch) == 0 {
+			if !open {
+				return 0, false
+			}
+			applied, err := l.Counts.Applied(work, p)
+			if err == nil && applied < expected {
+				l.behind(p, expected, applied)
+				return applied + 1, true
+			}
+			continue
+		}
+		res, err := l.process(work, gen, p, batch, expected)
+		if err != nil {
+			l.Log.Warn("batch left unapplied and uncommitted; it will be replayed", "partition", p,
+				"from_offset", batch[0].Offset, "to_offset", batch[len(batch)-1].Offset, "err", err)
+			return 0, false
+		}
+		if res.Behind {
+			l.behind(p, expected, res.Applied)
+			return res.Applied + 1, true
+		}
+		expected = max(expected, res.Applied)
+	}
+}
+
+// behind reports a Redis found with an older watermark than this consumer wrote.
+func (l *Loop) behind(p int, expected, applied int64) {
+	l.Metrics.rewinds.Inc()
+	l.Log.Warn("Redis holds fewer applied records than this consumer wrote (it lost writes or was restored); replaying them from Kafka",
+		"partition", p, "watermark_written", expected, "watermark_found", applied, "records_to_replay", expected-applied)
+}
+
+// fetch reads records into in until ctx ends, then closes in.
+func (l *Loop) fetch(ctx context.Context, r PartitionReader, p int, in chan<- kafka.Message) {
+	defer close(in)
+	delay := l.cfg.RetryMin
+	for {
+		m, err := r.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			l.Metrics.writeErrors.WithLabelValues(targetKafka).Inc()
+			l.Log.Warn("fetch failed; retrying", "partition", p, "err", err, "retry_in", delay)
+			if !sleep(ctx, delay) {
+				return
+			}
+			delay = min(2*delay, l.cfg.RetryMax)
+			continue
+		}
+		delay = l.cfg.RetryMin
+		l.fetched(m)
+		select {
+		case in <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// collect waits for a record, then takes more until the batch is full, BatchWait has passed or
+// in is closed (open is false then). A tick of idle before the first record returns no batch.
+func (l *Loop) collect(in <-chan kafka.Message, idle <-chan time.Time) (batch []kafka.Message, open bool) {
+	var first kafka.Message
+	select {
+	case m, ok := <-in:
+		if !ok {
+			return nil, false
+		}
+		first = m
+	case <-idle:
+		return nil, true
+	}
+	batch = append(make([]kafka.Message, 0, l.cfg.BatchSize), first)
+	timer := time.NewTimer(l.cfg.BatchWait)
+	defer timer.Stop()
+	for len(batch) < l.cfg.BatchSize {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, m)
+		case <-timer.C:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// process applies one batch of partition p's records, in offset order, and commits it, unless
+// Redis's watermark is below expected (Result.Behind): then nothing is counted or committed. It
+// fails only when ctx ends first, leaving the batch uncommitted.
+func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka.Message, expected int64) (counts.Result, error) {
+	start := time.Now()
+	last := batch[len(batch)-1]
+	var (
+		candidates []counts.Vote
+		logs       []votelog.Log
+		dead       []kafka.Message
+		replayed   int // at or below the watermark
+		duplicates int // not their vote's record
+	)
+	logged := make(map[string]bool, len(batch))
+	countedAt := l.Now().UTC()
+	for _, m := range batch {
+		if m.Offset <= expected { // applied before, so also logged or dead-lettered before
+			replayed++
+			continue
+		}
+		r, err := queue.Decode(m)
+		if err != nil {
+			reason := err.Error()
+			var de *queue.DecodeError
+			if errors.As(err, &de) {
+				reason = de.Reason
+			}
+			l.Log.Warn("record is not a vote; moving it to the dead-letter topic",
+				"partition", p, "offset", m.Offset, "reason", reason)
+			dead = append(dead, queue.DeadLetter(m, reason))
+			continue
+		}
+		v := r.Vote
+		if logged[v.GetVoteId()] { // an earlier record of this batch has the id: never this one's vote
+			duplicates++
+			continue
+		}
+		logged[v.GetVoteId()] = true
+		candidates = append(candidates, counts.Vote{Offset: m.Offset, Band: v.GetName(), Album: v.GetAlbum(), AcceptedAt: r.AcceptedAt()})
+		logs = append(logs, votelog.Log{
+			VoteID: v.GetVoteId(), Name: v.GetName(), Album: v.GetAlbum(), Year: v.GetYear(), Rank: v.GetRank(),
+			Route: r.Route, AcceptedAt: r.AcceptedAt(), CountedAt: countedAt, Partition: p, Offset: m.Offset,
+		})
+	}
+
+	if len(dead) > 0 {
+		if err := l.retry(ctx, targetDLQ, func(ctx context.Context) error { return l.DeadLetters.WriteMessages(ctx, dead...) }); err != nil {
+			return counts.Result{}, err
+		}
+	}
+	var votes []counts.Vote
+	if len(logs) > 0 {
+		var own []bool
+		if err := l.retry(ctx, targetMongo, func(ctx context.Context) (err error) {
+			own, err = l.Logs.Insert(ctx, logs)
+			return err
+		}); err != nil {
+			return counts.Result{}, err
+		}
+		if len(own) != len(logs) {
+			return counts.Result{}, fmt.Errorf("logs: %d answers for %d logs", len(own), len(logs))
+		}
+		votes = make([]counts.Vote, 0, len(candidates))
+		for i, c := range candidates {
+			if own[i] {
+				votes = append(votes, c)
+			} else {
+				duplicates++
+			}
+		}
+	}
+	var res counts.Result
+	if err := l.retry(ctx, targetRedis, func(ctx context.Context) (err error) {
+		res, err = l.Counts.Apply(ctx, p, expected, last.Offset, votes)
+		return err
+	}); err != nil {
+		return counts.Result{}, err
+	}
+	if res.Behind {
+		return res, nil
+	}
+	replayed += res.Replayed
+	l.Metrics.applySeconds.Observe(time.Since(start).Seconds())
+	l.Metrics.batchRecords.Observe(float64(len(batch)))
+	l.Metrics.processed.WithLabelValues(OutcomeCounted).Add(float64(res.Counted))
+	l.Metrics.processed.WithLabelValues(OutcomeDuplicate).Add(float64(duplicates))
+	l.Metrics.processed.WithLabelValues(OutcomeReplayed).Add(float64(replayed))
+	l.Metrics.deadLettered.Add(float64(len(dead)))
+	l.Log.Debug("batch applied", "partition", p, "from_offset", batch[0].Offset, "to_offset", last.Offset,
+		"counted", res.Counted, "duplicates", duplicates, "replayed", replayed, "dead_lettered", len(dead),
+		"took", time.Since(start))
+	l.commit(ctx, gen, p, last.Offset+1)
+	return res, nil
+}
+
+// commit commits the partition up to next. A failed commit is not retried here: the batch is
+// applied, the next batch's commit covers it, and reading starts from Redis's watermark anyway.
+func (l *Loop) commit(ctx context.Context, gen Generation, p int, next int64) {
+	cctx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- gen.Commit(p, next) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-cctx.Done():
+		err = cctx.Err()
+	}
+	if err != nil {
+		l.Metrics.writeErrors.WithLabelValues(targetCommit).Inc()
+		l.Log.Warn("commit failed; the batch is applied, so a replay of it changes nothing",
+			"partition", p, "next_offset", next, "err", err)
+		return
+	}
+	l.committed(p, next)
+}
+
+// retry runs op until it succeeds or ctx ends, backing off between attempts. While it fails, the
+// target's health check fails too.
+func (l *Loop) retry(ctx context.Context, target string, op func(context.Context) error) error {
+	check := target + " writes"
+	delay := l.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				l.Health.Set(check, nil)
+				l.Log.Info("write succeeded again", "target", target, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last error: %w)", target, ctx.Err(), err)
+		}
+		l.Metrics.writeErrors.WithLabelValues(target).Inc()
+		l.Health.Set(check, err)
+		if attempt == 1 || attempt%10 == 0 {
+			l.Log.Warn("write failed; retrying", "target", target, "attempt", attempt, "err", err, "retry_in", delay)
+		}
+		if !sleep(ctx, delay) {
+			return fmt.Errorf("%s: %w (last error: %w)", target, ctx.Err(), err)
+		}
+		delay = min(2*delay, l.cfg.RetryMax)
+	}
+}
+
+// fetched and committed keep each partition's lag: its high watermark minus the next offset to
+// commit (the first fetched offset until a commit says more).
+func (l *Loop) fetched(m kafka.Message) {
+	l.lagMu.Lock()
+	pl, ok := l.lag[m.Partition]
+	if !ok {
+		pl = &partitionLag{next: m.Offset}
+		l.lag[m.Partition] = pl
+	}
+	pl.end = max(pl.end, m.HighWaterMark)
+	lag := pl.end - pl.next
+	l.lagMu.Unlock()
+	l.Metrics.setLag(m.Partition, lag)
+}
+
+func (l *Loop) committed(p int, next int64) {
+	l.lagMu.Lock()
+	pl, ok := l.lag[p]
+	if !ok {
+		pl = &partitionLag{end: next}
+		l.lag[p] = pl
+	}
+	pl.next = next
+	lag := pl.end - pl.next
+	l.lagMu.Unlock()
+	l.Metrics.setLag(p, lag)
+}
