@@ -363,8 +363,15 @@ func TestApply(t *testing.T) {
 		if got := k.must("", "get", "job", "mongodb-setup", "-n", "tally-data", "-o", "jsonpath={.status.succeeded}"); got != "1" {
 			t.Errorf("job mongodb-setup succeeded = %q, want 1", got)
 		}
-		// kwok marks containers ready only once the scheduler has placed the pod on its node.
-		pods := k.must("", "get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
+		// kwok marks containers ready only once the scheduler has placed the pod on its node; the
+		// HPA may be adding a consumer pod right now, so a Pending one gets a few seconds.
+		var pods string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+			pods = k.must("", "get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
+			if !strings.Contains(pods, "Pending") || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, line := range strings.Split(strings.TrimSpace(pods), "\n") {
 			name, rest, _ := strings.Cut(line, " ")
 			want := kubecluster.NodeName + " Running"
