@@ -242,3 +242,45 @@ func (s *Store) Newest(ctx context.Context, n int) ([]Log, error) {
 	slices.SortFunc(logs, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
 	return logs[:min(n, len(logs))], nil
 }
+
+// BandAlbum is one album of one band.
+type BandAlbum struct{ Band, Album string }
+
+// Recount counts the logs of records at or below each partition's watermark in through, per band
+// and album: exactly the votes the counts hold when Redis's watermarks are through, since every
+// stored log is its vote's counted record (see Insert). Logs of partitions through lacks, or
+// above its watermark, are not yet counted and are left out.
+func (s *Store) Recount(ctx context.Context, through map[int]int64) (map[BandAlbum]int64, error) {
+	counted := bson.A{}
+	for p, w := range through {
+		counted = append(counted, bson.D{{Key: "partition", Value: p}, {Key: "offset", Value: bson.D{{Key: "$lte", Value: w}}}})
+	}
+	out := map[BandAlbum]int64{}
+	if len(counted) == 0 {
+		return out, nil
+	}
+	cur, err := s.logs.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{{Key: "$or", Value: counted}}}},
+		{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: bson.D{{Key: "band", Value: "$name"}, {Key: "album", Value: "$album"}}},
+			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recount %s: %w", LogsCollection, err)
+	}
+	var groups []struct {
+		ID struct {
+			Band  string `bson:"band"`
+			Album string `bson:"album"`
+		} `bson:"_id"`
+		N int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &groups); err != nil {
+		return nil, fmt.Errorf("recount %s: %w", LogsCollection, err)
+	}
+	for _, g := range groups {
+		out[BandAlbum{g.ID.Band, g.ID.Album}] += g.N
+	}
+	return out, nil
+}
