@@ -17,6 +17,12 @@ func (c Config) WasmProducerURL() string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.WasmProducer))
 }
 
+// clientLimitVariables are the producers' settings for hostile clients (docs/api.md).
+var clientLimitVariables = []string{
+	"HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "HTTP_MAX_CONNECTIONS",
+	"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "TRUSTED_PROXY_HOPS", "RATE_LIMIT_MAX_CLIENTS",
+}
+
 func (c Config) wasmProducer() Process {
 	// The module reads the ballot through a preopened directory, which WASI will not leave by a
 	// symlink (Bazel's runfiles are symlinks): it gets a copy in a directory of its own.
@@ -26,6 +32,13 @@ func (c Config) wasmProducer() Process {
 		c.WasmEdge, "--run-mode", "aot",
 		"--env", "LISTEN_ADDR=" + net.JoinHostPort(host, strconv.Itoa(c.Ports.WasmProducer)),
 		"--env", "KAFKA_BROKERS=" + c.KafkaAddr(),
+	}
+	// WasmEdge gives the module only the variables named here: the client limits pass through
+	// from the supervisor's environment, as the Go front inherits them.
+	for _, name := range clientLimitVariables {
+		if v, ok := os.LookupEnv(name); ok {
+			args = append(args, "--env", name+"="+v)
+		}
 	}
 	if c.Ballot == "" {
 		args = append(args, "--env", "TALLY_BALLOT=off")
