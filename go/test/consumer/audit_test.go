@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 // audit runs go/cmd/audit against the test's servers and returns its exit code and output.
 func (e *env) audit(args ...string) (int, string) {
 	e.t.Helper()
-	cmd := exec.CommandContext(e.ctx, os.Getenv("AUDIT"), args...)
+	cmd := exec.CommandContext(e.ctx, filepath.Join(os.Getenv("TEST_SRCDIR"), "_main", os.Getenv("AUDIT")), args...)
 	cmd.Env = append(os.Environ(), e.cfg.Env()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil && cmd.ProcessState == nil {
