@@ -4,6 +4,7 @@ the manifests pin exactly what is pushed."""
 
 IMAGES = {
     "api": "//k8s/images:api",
+    "audit": "//k8s/images:audit",
     "consumer": "//k8s/images:consumer",
     "grpc-front": "//k8s/images:grpc_front",
     "grpc-producer": "//k8s/images:grpc_producer",

@@ -40,8 +40,8 @@ const (
 	// OperatorNamespace is where the operator runs; WatchedNamespace holds Tally's Kafka.
 	OperatorNamespace = "strimzi"
 	WatchedNamespace  = "tally-kafka"
-	// releaseURL is where a release's install files are, by version and file name.
-	releaseURL = "https://raw.githubusercontent.com/strimzi/strimzi-kafka-operator/%s/packaging/install/cluster-operator/%s"
+	// ReleaseURL is where a release's install files are, by version and file name.
+	ReleaseURL = "https://raw.githubusercontent.com/strimzi/strimzi-kafka-operator/%s/packaging/install/cluster-operator/%s"
 )
 
 // watchedRoles are the ClusterRoles the operator needs bound in each namespace it watches.
@@ -100,9 +100,9 @@ func ReadPin(path string) (Pin, error) {
 }
 
 // Fetch returns every pinned file's content, read from dir or, when dir is empty, downloaded
-// from the release; a file whose sum differs from the pin, or a YAML file in dir the pin does
-// not list, is an error.
-func (p Pin) Fetch(ctx context.Context, dir string) (map[string][]byte, error) {
+// from releaseURL (a format taking the version and the file's name); a file whose sum differs
+// from the pin, or a YAML file in dir the pin does not list, is an error.
+func (p Pin) Fetch(ctx context.Context, dir, releaseURL string) (map[string][]byte, error) {
 	if dir != "" {
 		present, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		if err != nil {
@@ -261,15 +261,16 @@ func str(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!
 func main() {
 	pinFile := flag.String("pin", "", "the pin file, strimzi-<version>.sha256")
 	from := flag.String("from", "", "a folder holding the release's install files (default: download them from the release)")
+	release := flag.String("release-url", ReleaseURL, "where the release's files are: a format of the version and the file name")
 	out := flag.String("out", "", "where to write the operator's install")
 	flag.Parse()
-	if err := run(context.Background(), *pinFile, *from, *out); err != nil {
+	if err := run(context.Background(), *pinFile, *from, *release, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "strimzi: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, pinFile, from, out string) error {
+func run(ctx context.Context, pinFile, from, releaseURL, out string) error {
 	if pinFile == "" || out == "" {
 		return errors.New("--pin and --out are required")
 	}
@@ -277,7 +278,7 @@ func run(ctx context.Context, pinFile, from, out string) error {
 	if err != nil {
 		return err
 	}
-	files, err := pin.Fetch(ctx, from)
+	files, err := pin.Fetch(ctx, from, releaseURL)
 	if err != nil {
 		return fmt.Errorf("Strimzi %s's install files: %w", pin.Version, err)
 	}

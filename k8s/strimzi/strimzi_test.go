@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -41,7 +44,7 @@ func TestTheSharedReleaseMatchesThePin(t *testing.T) {
 	if pin.Version != "1.2.0" {
 		t.Errorf("pinned version %s, want 1.2.0 (the CRDs k8s/manifests/kafka.yaml is written for)", pin.Version)
 	}
-	files, err := pin.Fetch(context.Background(), dir)
+	files, err := pin.Fetch(context.Background(), dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +81,7 @@ func TestAChangedOrExtraFileIsRefused(t *testing.T) {
 	if err := os.WriteFile(deployment, bytes.Replace(data, []byte("quay.io/strimzi/operator:1.2.0"), []byte("quay.io/else/operator:1.2.0"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pin.Fetch(context.Background(), changed); err == nil || !strings.Contains(err.Error(), "060-Deployment") {
+	if _, err := pin.Fetch(context.Background(), changed, ""); err == nil || !strings.Contains(err.Error(), "060-Deployment") {
 		t.Errorf("a changed Deployment: %v, want an error naming it", err)
 	}
 
@@ -86,8 +89,39 @@ func TestAChangedOrExtraFileIsRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(extra, "070-Extra.yaml"), []byte("kind: ConfigMap\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pin.Fetch(context.Background(), extra); err == nil || !strings.Contains(err.Error(), "070-Extra.yaml") {
+	if _, err := pin.Fetch(context.Background(), extra, ""); err == nil || !strings.Contains(err.Error(), "070-Extra.yaml") {
 		t.Errorf("an unpinned file: %v, want an error naming it", err)
+	}
+}
+
+// The download path: the same files served over HTTP at <version>/<file>, as the release tag
+// serves them, pass; a file served changed does not.
+func TestDownloadedFilesAreCheckedToo(t *testing.T) {
+	pin, dir := release(t)
+	var tamper atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		version, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		data, err := os.ReadFile(filepath.Join(dir, filepath.Base(name)))
+		if version != pin.Version || err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		if tamper.Load() && strings.HasPrefix(name, "060-") {
+			data = append(data, '\n')
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	files, err := pin.Fetch(context.Background(), "", srv.URL+"/%s/%s")
+	if err != nil || len(files) != len(pin.Files) {
+		t.Fatalf("download: %d files, %v", len(files), err)
+	}
+	tamper.Store(true)
+	if _, err := pin.Fetch(context.Background(), "", srv.URL+"/%s/%s"); err == nil || !strings.Contains(err.Error(), "060-Deployment") {
+		t.Errorf("a changed download: %v, want an error naming it", err)
+	}
+	if _, err := pin.Fetch(context.Background(), "", srv.URL+"/0.0.1/%[2]s"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a missing file: %v, want the HTTP status", err)
 	}
 }
 
@@ -109,7 +143,7 @@ type object struct {
 
 func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
 	pin, dir := release(t)
-	files, err := pin.Fetch(context.Background(), dir)
+	files, err := pin.Fetch(context.Background(), dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
