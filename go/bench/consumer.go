@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -51,6 +53,29 @@ type consumerReport struct {
 	ExitCode  int          `json:"exit_code_after_sigterm"`
 	Baselines []rate       `json:"baselines"`
 	Profiles  []cpuProfile `json:"profiles,omitempty"`
+	// Growth is Redis's and MongoDB's size every GrowthEvery votes counted, and at the end.
+	Growth      []growth `json:"growth"`
+	GrowthEvery int      `json:"growth_every"`
+	// Insert is the MongoDB-wire server's own insertMany rate into the drained tally.logs, at the
+	// consumer's batch size and parallelism (6 partitions), measured right after the drain; the
+	// drain's rate is compared with it.
+	Insert        rate    `json:"mongo_insert_same_run"`
+	DrainVsInsert float64 `json:"drain_vs_insert"`
+}
+
+// growth is the stores' size at a count of votes.
+type growth struct {
+	Votes int64 `json:"votes"`
+	// RedisUsed is INFO's used_memory; RedisDataset its used_memory_dataset; RedisKeys DBSIZE.
+	RedisUsed    int64 `json:"redis_used_memory"`
+	RedisDataset int64 `json:"redis_used_memory_dataset"`
+	RedisKeys    int64 `json:"redis_keys"`
+	// MongoData and MongoStorage are dbStats' dataSize and storageSize of database tally;
+	// MongoFiles is the MongoDB-wire server's data directory on disk.
+	MongoData    int64  `json:"mongo_data_size"`
+	MongoStorage int64  `json:"mongo_storage_size"`
+	MongoFiles   int64  `json:"mongo_files_bytes"`
+	Error        string `json:"error,omitempty"`
 }
 
 // rate is count things in seconds.
@@ -120,7 +145,7 @@ func runConsumer(ctx context.Context, cfg *config, out string, own *[]proc) (*co
 		return nil, err
 	}
 	defer c.close()
-	rep := &consumerReport{Backlog: cfg.backlog, Env: cfg.consumerEnv}
+	rep := &consumerReport{Backlog: cfg.backlog, Env: cfg.consumerEnv, GrowthEvery: cfg.growthEvery}
 	if err := c.mustBeEmpty(ctx); err != nil {
 		return nil, err
 	}
@@ -204,6 +229,12 @@ func runConsumer(ctx context.Context, cfg *config, out string, own *[]proc) (*co
 				}
 			}
 		}
+		if cfg.growthEvery > 0 && total >= int64(len(rep.Growth)+1)*int64(cfg.growthEvery) && total < int64(cfg.backlog) {
+			g := c.growth(ctx, all)
+			rep.Growth = append(rep.Growth, g)
+			log.Printf("  %d counted: Redis used_memory %.1f MiB, %d keys; MongoDB data %.0f MiB, files %.0f MiB",
+				g.Votes, mib(g.RedisUsed), g.RedisKeys, mib(g.MongoData), mib(g.MongoFiles))
+		}
 		if sec := int(now.Sub(start).Seconds()); sec != lastSec {
 			lastSec = sec
 			rep.Series = append(rep.Series, point{round2(now.Sub(start).Seconds()), total})
@@ -246,6 +277,16 @@ func runConsumer(ctx context.Context, cfg *config, out string, own *[]proc) (*co
 	rep.ExitCode = cons.stop()
 	stopped = true
 	log.Printf("consumer: exact=%v, peak RSS %.1f MiB, exit code %d after SIGTERM", rep.Exact, rep.Memory.Peak, rep.ExitCode)
+	rep.Growth = append(rep.Growth, c.growth(ctx, all))
+
+	// The drain against the server's own insert rate, into the same, now full, collection.
+	batch := consumerBatchSize(cfg.consumerEnv)
+	rep.Insert = c.insertMany(ctx, c.mongo.Database(votelog.Database).Collection(votelog.LogsCollection), cfg.mongoDocs, 6, batch, "into the drained tally.logs")
+	if rep.Insert.PerS > 0 {
+		rep.DrainVsInsert = round2(rep.DrainRate / rep.Insert.PerS)
+	}
+	log.Printf("consumer: drain %.0f votes/s = %.2f of the MongoDB-wire server's insertMany ×6 of %d (%.0f docs/s)",
+		rep.DrainRate, rep.DrainVsInsert, batch, rep.Insert.PerS)
 
 	rep.Baselines = append(rep.Baselines, rep.Produce)
 	if !cfg.baselines {
@@ -254,8 +295,9 @@ func runConsumer(ctx context.Context, cfg *config, out string, own *[]proc) (*co
 	log.Printf("consumer baselines:")
 	rep.Baselines = append(rep.Baselines, redisBenchmark(ctx, cfg))
 	rep.Baselines = append(rep.Baselines, c.luaApply(ctx, cfg.luaVotes))
-	rep.Baselines = append(rep.Baselines, c.insertMany(ctx, cfg.mongoDocs, 1))
-	rep.Baselines = append(rep.Baselines, c.insertMany(ctx, cfg.mongoDocs, 6))
+	scratch := c.mongo.Database("bench").Collection("insert_many")
+	rep.Baselines = append(rep.Baselines, c.insertMany(ctx, scratch, cfg.mongoDocs, 1, 500, "into a scratch collection"))
+	rep.Baselines = append(rep.Baselines, c.insertMany(ctx, scratch, cfg.mongoDocs, 6, 500, "into a scratch collection"))
 	// The consumer's MongoDB step alone, in batches of 500 and of the consumer's own size.
 	rep.Baselines = append(rep.Baselines, c.votelogInsert(ctx, cfg.mongoDocs, 6, 500))
 	if b := consumerBatchSize(cfg.consumerEnv); b != 500 {
@@ -307,53 +349,132 @@ type expected struct {
 }
 
 // produceBacklog writes n vote records (unique UUIDv7 ids, the ballots in turn) to the votes
-// topic as a producer would, acks=all, in large batches.
+// topic as a producer would, acks=all, in large batches, made a chunk at a time so millions fit.
 func (c *clients) produceBacklog(ctx context.Context, n int, rep *consumerReport) (expected, error) {
 	want := expected{band: map[string]int64{}, album: map[string]int64{}}
-	msgs := make([]kafka.Message, n)
-	now := time.Now().UnixMilli()
-	for i := range msgs {
-		b := load.Pick(uint64(i))
-		id, err := uuid.NewV7()
-		if err != nil {
-			return want, err
-		}
-		msgs[i], err = queue.Encode(queue.Record{Route: queue.RouteGRPC, Vote: &votev1.Vote{
-			Name: b.Band, Album: b.Title, Year: b.Year, Rank: b.Rank, VoteId: id.String(), AcceptedAtUnixMs: now,
-		}})
-		if err != nil {
-			return want, err
-		}
-		want.band[b.Band]++
-		want.album[counts.AlbumField(b.Band, b.Title)]++
-	}
 	w := &kafka.Writer{
 		Addr: kafka.TCP(c.brokers...), Topic: queue.VotesTopic, Balancer: kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll, BatchSize: 2000, BatchBytes: 4 << 20, BatchTimeout: 2 * time.Millisecond,
 	}
 	defer w.Close()
-	const chunk = 10_000
-	start := time.Now()
+	const chunk, writers = 10_000, 4
+	chunks := make(chan []kafka.Message, writers)
 	var wg sync.WaitGroup
-	errs := make(chan error, n/chunk+1)
-	sem := make(chan struct{}, 4)
-	for i := 0; i < n; i += chunk {
+	var mu sync.Mutex
+	var firstErr error
+	for range writers {
 		wg.Add(1)
-		sem <- struct{}{}
-		go func(part []kafka.Message) {
+		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			if err := w.WriteMessages(ctx, part...); err != nil {
-				errs <- err
+			for msgs := range chunks {
+				if err := w.WriteMessages(ctx, msgs...); err != nil {
+					mu.Lock()
+					firstErr = cmp(firstErr, err)
+					mu.Unlock()
+				}
 			}
-		}(msgs[i:min(i+chunk, n)])
+		}()
 	}
+	start := time.Now()
+	now := start.UnixMilli()
+	var err error
+	for i := 0; i < n && err == nil; i += chunk {
+		msgs := make([]kafka.Message, 0, chunk)
+		for j := i; j < min(i+chunk, n); j++ {
+			b := load.Pick(uint64(j))
+			var id uuid.UUID
+			if id, err = uuid.NewV7(); err != nil {
+				break
+			}
+			var m kafka.Message
+			if m, err = queue.Encode(queue.Record{Route: queue.RouteGRPC, Vote: &votev1.Vote{
+				Name: b.Band, Album: b.Title, Year: b.Year, Rank: b.Rank, VoteId: id.String(), AcceptedAtUnixMs: now,
+			}}); err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+			want.band[b.Band]++
+			want.album[counts.AlbumField(b.Band, b.Title)]++
+		}
+		chunks <- msgs
+		if i > 0 && i%1_000_000 == 0 {
+			log.Printf("  %d records written", i)
+		}
+	}
+	close(chunks)
 	wg.Wait()
-	close(errs)
-	err := <-errs
-	rep.Produce = newRate("kafka produce (direct)", "kafka-go Writer, acks=all, batches of up to 2000 per partition, 4 concurrent WriteMessages of 10k", "records", n, time.Since(start), err)
-	return want, err
+	rep.Produce = newRate("kafka produce (direct)", "kafka-go Writer, acks=all, batches of up to 2000 per partition, 4 concurrent WriteMessages of 10k", "records", n, time.Since(start), cmp(err, firstErr))
+	return want, cmp(err, firstErr)
 }
+
+// growth measures Redis's memory and MongoDB's size now.
+func (c *clients) growth(ctx context.Context, procs []proc) growth {
+	var g growth
+	var errs []error
+	g.Votes, _ = c.rdb.Get(ctx, counts.TotalKey).Int64()
+	info, err := c.rdb.InfoMap(ctx, "memory").Result()
+	errs = append(errs, err)
+	g.RedisUsed, _ = strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	g.RedisDataset, _ = strconv.ParseInt(info["Memory"]["used_memory_dataset"], 10, 64)
+	g.RedisKeys, err = c.rdb.DBSize(ctx).Result()
+	errs = append(errs, err)
+	var stats bson.M
+	err = c.mongo.Database(votelog.Database).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&stats)
+	errs = append(errs, err)
+	g.MongoData, g.MongoStorage = asInt64(stats["dataSize"]), asInt64(stats["storageSize"])
+	for _, p := range procs {
+		if dir := flagOf(p.PID, "-data-dir"); dir != "" {
+			g.MongoFiles = dirBytes(dir)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		g.Error = err.Error()
+	}
+	return g
+}
+
+func asInt64(v any) int64 {
+	switch n := v.(type) {
+	case int32:
+		return int64(n)
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	}
+	return 0
+}
+
+// flagOf is the value after flag on process pid's command line, or "".
+func flagOf(pid int, flag string) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	args := strings.Split(string(raw), "\x00")
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// dirBytes is the size of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // checkExact compares Redis, MongoDB and the consumer's metrics with the backlog.
 func (c *clients) checkExact(ctx context.Context, want expected, n int, consumerBase string) []check {
@@ -516,14 +637,13 @@ func benchLogs(prefix string, n int) []votelog.Log {
 	return out
 }
 
-// insertMany is the MongoDB-wire server's bulk insert rate: unordered insertMany of 500 vote logs
-// at a time, from writers goroutines, into a scratch database.
-func (c *clients) insertMany(ctx context.Context, n, writers int) rate {
-	db := c.mongo.Database("bench")
-	defer db.Drop(context.Background())
-	coll := db.Collection(fmt.Sprintf("insert_many_%d", writers))
-	logs := benchLogs(fmt.Sprintf("im%d", writers), n)
-	err := parallelBatches(len(logs), 500, writers, func(lo, hi int) error {
+// insertMany is the MongoDB-wire server's bulk insert rate: unordered insertMany of batch vote
+// logs at a time, from writers goroutines, into coll; the documents are deleted afterwards.
+func (c *clients) insertMany(ctx context.Context, coll *mongo.Collection, n, writers, batch int, where string) rate {
+	prefix := fmt.Sprintf("bench-im%d-%d", writers, batch)
+	defer coll.DeleteMany(context.Background(), bson.D{{Key: "_id", Value: bson.D{{Key: "$regex", Value: "^" + prefix}}}})
+	logs := benchLogs(prefix, n)
+	err := parallelBatches(len(logs), batch, writers, func(lo, hi int) error {
 		docs := make([]any, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			docs = append(docs, logs[i])
@@ -531,8 +651,8 @@ func (c *clients) insertMany(ctx context.Context, n, writers int) rate {
 		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		return err
 	})
-	return newRate(fmt.Sprintf("mongo insertMany ×%d", writers),
-		fmt.Sprintf("MongoDB-wire server: insertMany of 500 vote logs (unordered), %d writer(s)", writers), "docs", n, err.d, err.err)
+	return newRate(fmt.Sprintf("mongo insertMany ×%d, %d", writers, batch),
+		fmt.Sprintf("MongoDB-wire server: insertMany of %d vote logs (unordered), %d writer(s), %s", batch, writers, where), "docs", n, err.d, err.err)
 }
 
 // votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs, logs_recent and

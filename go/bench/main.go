@@ -42,6 +42,7 @@ type config struct {
 	warmup         time.Duration
 	workers        int
 	backlog        int
+	growthEvery    int
 	drainTimeout   time.Duration
 	luaVotes       int
 	mongoDocs      int
@@ -87,6 +88,7 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unrecorded closed-loop warm-up per target (32 connections)")
 	fs.IntVar(&cfg.workers, "workers", 256, "open loop: connections (and requests in flight) at most")
 	fs.IntVar(&cfg.backlog, "backlog", 200_000, "consumer: votes written to Kafka before it starts")
+	fs.IntVar(&cfg.growthEvery, "growth-every", 1_000_000, "consumer: measure Redis's memory and MongoDB's size every this many votes counted (and at the end)")
 	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 15*time.Minute, "consumer: longest wait for the backlog to be counted")
 	fs.IntVar(&cfg.luaVotes, "lua-votes", 120_000, "baseline: votes applied through counts.Apply alone")
 	fs.IntVar(&cfg.mongoDocs, "mongo-docs", 30_000, "baseline: documents per MongoDB insert run")

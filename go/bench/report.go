@@ -173,6 +173,16 @@ func markdown(rep *report) string {
 			}
 			p("| %s | %.0f %s/s | %s%s |\n", r.Name, r.PerS, r.Unit, r.What, extra)
 		}
+		if c.Insert.PerS > 0 {
+			p("\nDrain against the MongoDB-wire server's own insert rate in this run: %.0f votes/s ÷ %.0f docs/s (%s) = **%.2f**.\n",
+				c.DrainRate, c.Insert.PerS, c.Insert.What, c.DrainVsInsert)
+		}
+		if len(c.Growth) > 0 {
+			p("\nStores' size as the votes were counted (every %d, and at the end):\n\n| votes counted | Redis used_memory MiB | Redis dataset MiB | Redis keys | MongoDB dataSize MiB | MongoDB storageSize MiB | MongoDB files MiB |\n|---:|---:|---:|---:|---:|---:|---:|\n", c.GrowthEvery)
+			for _, g := range c.Growth {
+				p("| %d | %.2f | %.2f | %d | %.0f | %.0f | %.0f |\n", g.Votes, mib(g.RedisUsed), mib(g.RedisDataset), g.RedisKeys, mib(g.MongoData), mib(g.MongoStorage), mib(g.MongoFiles))
+			}
+		}
 		p("\nCPU during the drain (cores): machine %.2f, outside %.2f", c.CPU.Machine, c.CPU.Other)
 		var names []string
 		for n, v := range c.CPU.Ours {
@@ -284,7 +294,7 @@ func summaryText(rep *report) string {
 		}
 	}
 	if c := rep.Consumer; c != nil {
-		fmt.Fprintf(&b, "consumer    %d votes drained in %.1f s: %.0f votes/s, exact %v, peak RSS %.1f MiB\n", c.Backlog, c.DrainS, c.DrainRate, c.Exact, c.Memory.Peak)
+		fmt.Fprintf(&b, "consumer    %d votes drained in %.1f s: %.0f votes/s (%.2f of insertMany's %.0f docs/s), exact %v, peak RSS %.1f MiB\n", c.Backlog, c.DrainS, c.DrainRate, c.DrainVsInsert, c.Insert.PerS, c.Exact, c.Memory.Peak)
 		for _, r := range c.Baselines {
 			fmt.Fprintf(&b, "  %-30s %.0f %s/s\n", r.Name, r.PerS, r.Unit)
 		}
