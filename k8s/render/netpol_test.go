@@ -65,6 +65,9 @@ func newCluster(t *testing.T, objs []obj) cluster {
 		case "Deployment", "StatefulSet", "Job":
 			name := str(o, "metadata", "name")
 			c.pods[name] = endpoint{name: name, ns: ns, labels: stringMap(at(o, "spec", "template", "metadata", "labels"))}
+		case "CronJob":
+			name := str(o, "metadata", "name")
+			c.pods[name] = endpoint{name: name, ns: ns, labels: stringMap(at(o, "spec", "jobTemplate", "spec", "template", "metadata", "labels"))}
 		}
 	}
 	for _, p := range []endpoint{
@@ -243,13 +246,15 @@ func TestNetworkPoliciesAdmitWhatTallyNeedsAndNothingElse(t *testing.T) {
 		{"cloud-run", "mongodb", "TCP", 27017},
 		{"mongodb", "mongodb", "TCP", 27017},
 		{"mongodb-setup", "mongodb", "TCP", 27017},
+		{"audit", "redis", "TCP", 6379},
+		{"audit", "mongodb", "TCP", 27017},
 		{"kafka-broker", "kafka-broker", "TCP", 9091},
 		{"kafka-broker", "kafka-broker", "TCP", 9090},
 		{"strimzi-operator", "kafka-broker", "TCP", 9091},
 		{"entity-operator", "kube-apiserver", "TCP", 443},
 	}
 	// Every pod resolves names through each of GKE's DNS paths, over UDP and TCP.
-	for _, name := range []string{"grpc-producer", "wasm-producer", "consumer", "redis", "mongodb", "mongodb-setup", "grafana", "kafka-broker", "entity-operator"} {
+	for _, name := range []string{"grpc-producer", "wasm-producer", "consumer", "audit", "redis", "mongodb", "mongodb-setup", "grafana", "kafka-broker", "entity-operator"} {
 		for _, dns := range []string{"kube-dns", "node-local-dns", "metadata-server"} {
 			need = append(need, conn{name, dns, "UDP", 53}, conn{name, dns, "TCP", 53})
 		}
@@ -271,6 +276,8 @@ func TestNetworkPoliciesAdmitWhatTallyNeedsAndNothingElse(t *testing.T) {
 		{"grafana", "mongodb", "TCP", 27017},
 		{"grafana", "kafka-broker", "TCP", 9092},
 		{"mongodb-setup", "redis", "TCP", 6379},
+		{"audit", "kafka-broker", "TCP", 9092},
+		{"audit", "plugin-catalog", "TCP", 443},
 		{"consumer", "plugin-catalog", "TCP", 443},
 		{"redis", "plugin-catalog", "TCP", 443},
 		{"mongodb", "redis", "TCP", 6379},

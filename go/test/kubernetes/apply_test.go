@@ -295,7 +295,9 @@ func TestApply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		running := k.must("", "get", "pods", "-A", "-o", "jsonpath={.items[*].spec.containers[*].image}")
+		// What pods run, and what CronJobs will run at their next schedule.
+		running := k.must("", "get", "pods", "-A", "-o", "jsonpath={.items[*].spec.containers[*].image}") + " " +
+			k.must("", "get", "cronjobs", "-A", "-o", "jsonpath={.items[*].spec.jobTemplate.spec.template.spec.containers[*].image}")
 		for _, line := range strings.Split(strings.TrimSpace(string(refs)), "\n") {
 			name, ref, _ := strings.Cut(line, " ")
 			repo, digest, _ := strings.Cut(strings.TrimPrefix(ref, registry+"/"), "@")
