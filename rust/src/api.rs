@@ -66,6 +66,20 @@ pub fn too_large() -> Response {
     error(413, &format!("body larger than {MAX_BODY} bytes"), Some("body"))
 }
 
+/// The answer to a body that could not be read: 413 when too large, else 400 naming the body
+/// (a malformed chunk), as the Go front's reading of the body answers.
+pub fn bad_body(err: &http::Error) -> Response {
+    match err {
+        http::Error::BodyTooLarge { .. } => too_large(),
+        err => error(400, &format!("body could not be read: {err}"), Some("body")),
+    }
+}
+
+/// The answer when the client stopped sending before the whole body arrived.
+pub fn body_unreadable() -> Response {
+    error(400, "body could not be read: unexpected EOF", Some("body"))
+}
+
 /// The answer to a request that could not be parsed.
 pub fn bad_request(err: &http::Error) -> Response {
     match err {
@@ -171,7 +185,14 @@ pub fn is_json(content_type: &str) -> bool {
     if !media_type.eq_ignore_ascii_case("application/json") {
         return false;
     }
-    parts.all(|param| {
+    // One trailing semicolon is allowed (Go's mime.ParseMediaType ignores it); any other
+    // parameter must be charset=utf-8.
+    let params: Vec<&str> = parts.collect();
+    let params = match params.split_last() {
+        Some((last, rest)) if last.trim().is_empty() => rest,
+        _ => &params[..],
+    };
+    params.iter().all(|param| {
         let Some((name, value)) = param.split_once('=') else { return false };
         let value = value.trim();
         let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
@@ -215,7 +236,9 @@ mod tests {
     use super::*;
     use crate::json::{self, Value};
 
+    /// The head of `text`, with a Host header after its request line (HTTP/1.1 requires one).
     fn head(text: &str) -> Head {
+        let text = text.replacen("\r\n", "\r\nHost: h\r\n", 1);
         http::parse_head(text.as_bytes()).unwrap().unwrap()
     }
 

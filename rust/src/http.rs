@@ -30,6 +30,10 @@ pub enum Error {
     BadChunk,
     /// The body is over the caller's limit.
     BodyTooLarge { limit: usize },
+    /// HTTP/x.y with x other than 1 (Go's net/http answers 505 too).
+    VersionNotSupported,
+    /// HTTP/1.1 without a Host header.
+    MissingHost,
 }
 
 impl Error {
@@ -37,6 +41,7 @@ impl Error {
         match self {
             Error::HeadTooLarge => 431,
             Error::UnsupportedTransferEncoding => 501,
+            Error::VersionNotSupported => 505,
             Error::BodyTooLarge { .. } => 413,
             _ => 400,
         }
@@ -54,6 +59,8 @@ impl fmt::Display for Error {
             Error::UnsupportedTransferEncoding => f.write_str("unsupported Transfer-Encoding"),
             Error::BadChunk => f.write_str("malformed chunked body"),
             Error::BodyTooLarge { limit } => write!(f, "body larger than {limit} bytes"),
+            Error::VersionNotSupported => f.write_str("unsupported protocol version"),
+            Error::MissingHost => f.write_str("missing required Host header"),
         }
     }
 }
@@ -88,7 +95,28 @@ pub struct Head {
 }
 
 /// Parses a request head from the start of `buf`: `Ok(None)` until all of it has arrived.
+///
+/// Framing follows Go's net/http (the gRPC route's front), so both routes read the same bytes
+/// the same way: HTTP/1.x of any minor version (1.2 and up read as 1.1), other majors 505; Host
+/// required from 1.1; one Transfer-Encoding header, exactly `chunked`, ignored in 1.0; every
+/// Content-Length header one decimal number, all of them equal.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
+    let minor = match request_version(buf) {
+        Some((1, minor)) => minor,
+        Some(_) => return Err(Error::VersionNotSupported),
+        None => 1, // not all there yet, or not a version httparse will take either
+    };
+    // httparse knows HTTP/1.0 and 1.1 only; a later 1.x minor is read as 1.1, as Go does.
+    let relabelled;
+    let buf = if minor > 1 {
+        let at = version_at(buf).expect("request_version found it");
+        let mut copy = buf.to_vec();
+        copy[at..at + 8].copy_from_slice(b"HTTP/1.1");
+        relabelled = copy;
+        &relabelled[..]
+    } else {
+        buf
+    };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {
@@ -114,30 +142,27 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
         len,
     };
     let mut content_length: Option<u64> = None;
-    let mut chunked = false;
+    let mut transfer_encodings = Vec::new();
+    let mut host = false;
     for header in request.headers.iter() {
         let value = trim(header.value);
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let text = std::str::from_utf8(value).map_err(|_| Error::BadContentLength)?;
-            for part in text.split(',') {
-                let part = part.trim();
-                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Error::BadContentLength);
-                }
-                let n: u64 = part.parse().map_err(|_| Error::BadContentLength)?;
-                if content_length.is_some_and(|seen| seen != n) {
-                    return Err(Error::BadContentLength);
-                }
-                content_length = Some(n);
+            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                return Err(Error::BadContentLength);
             }
+            let n: u64 = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or(Error::BadContentLength)?;
+            if content_length.is_some_and(|seen| seen != n) {
+                return Err(Error::BadContentLength);
+            }
+            content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            for coding in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
-                if !coding.eq_ignore_ascii_case(b"chunked") || chunked {
-                    return Err(Error::UnsupportedTransferEncoding);
-                }
-                chunked = true;
-            }
+            transfer_encodings.push(value);
+        } else if name.eq_ignore_ascii_case("host") {
+            host = true;
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type.get_or_insert_with(|| String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case("idempotency-key") {
@@ -156,12 +181,43 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
             }
         }
     }
+    let chunked = match transfer_encodings[..] {
+        _ if http10 => false,
+        [] => false,
+        [coding] if coding.eq_ignore_ascii_case(b"chunked") => true,
+        _ => return Err(Error::UnsupportedTransferEncoding),
+    };
+    if !http10 && !host {
+        return Err(Error::MissingHost);
+    }
     // As in Go's net/http: chunked wins over Content-Length.
     head.framing = match (chunked, content_length) {
         (true, _) => Framing::Chunked,
         (false, n) => Framing::Length(n.unwrap_or(0)),
     };
     Ok(Some(head))
+}
+
+/// Where the request line's version starts, once the whole line is in.
+fn version_at(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.iter().position(|&b| b == b'\n')?;
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let at = line.iter().rposition(|&b| b == b' ')? + 1;
+    (line.len() - at == 8).then_some(at)
+}
+
+/// The request line's HTTP/x.y version, when the line is in and ends with one.
+fn request_version(buf: &[u8]) -> Option<(u8, u8)> {
+    let at = version_at(buf)?;
+    match &buf[at..at + 8] {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Some((major - b'0', minor - b'0'))
+        }
+        _ => None,
+    }
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -317,10 +373,15 @@ Idempotency-Key:  key 1\t\r\nContent-Length: 5\r\n\r\nhello";
     #[test]
     fn connection_semantics() {
         let head = |text: &str| parse_head(text.as_bytes()).unwrap().unwrap();
-        assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!head("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive);
         assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive);
         assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
-        assert!(head("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+        assert!(head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+        // A later 1.x reads as 1.1 (Go's net/http does the same); 1.0 ignores Transfer-Encoding.
+        assert!(head("GET / HTTP/1.2\r\nHost: h\r\n\r\n").keep_alive);
+        let old =
+            head("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(old.framing, Framing::Length(2));
     }
 
     #[test]
@@ -337,9 +398,21 @@ Idempotency-Key:  key 1\t\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(err(&format!("GET / HTTP/1.1\r\n{many}\r\n")), Error::HeadTooLarge);
         let long = format!("GET / HTTP/1.1\r\nX: {}", "y".repeat(MAX_HEAD));
         assert_eq!(err(&long), Error::HeadTooLarge);
-        // Same length twice is fine.
-        let ok = parse_head(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n").unwrap().unwrap();
-        assert_eq!(ok.framing, Framing::Length(3));
+        // Same length in two headers is fine; a list in one is not (Go's rules).
+        let ok = parse_head(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n",
+        );
+        assert_eq!(ok.unwrap().unwrap().framing, Framing::Length(3));
+        assert_eq!(err("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"), Error::BadContentLength);
+        assert_eq!(err("POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n"), Error::BadContentLength);
+        let two =
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(err(two).status(), 501);
+        assert_eq!(err("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, \r\n\r\n").status(), 501);
+        assert_eq!(err("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"), Error::MissingHost);
+        assert_eq!(err("GET / HTTP/2.0\r\nHost: h\r\n\r\n").status(), 505);
+        assert_eq!(err("GET / HTTP/0.9\r\nHost: h\r\n\r\n").status(), 505);
+        assert_eq!(err("GET / http/1.1\r\nHost: h\r\n\r\n").status(), 400);
     }
 
     #[test]

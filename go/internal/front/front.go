@@ -131,7 +131,7 @@ func (h *handler) castVote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		httpapi.WriteError(w, http.StatusUnsupportedMediaType,
+		httpapi.RefuseUnread(w, http.StatusUnsupportedMediaType,
 			"Content-Type must be application/json (charset, if given, utf-8)", "Content-Type")
 		return
 	}
@@ -156,7 +156,9 @@ func (h *handler) castVote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	// Not cancelled with the request: a client that half-closes after its vote (or goes away) does
+	// not stop a write that may already be in Kafka; the call is bounded by the timeout alone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.timeout)
 	defer cancel()
 	resp, err := h.votes.CastVote(ctx, &votev1.CastVoteRequest{Vote: &votev1.Vote{
 		Name: v.Name, Album: v.Album, Year: v.Year, Rank: v.Rank, VoteId: id,
@@ -217,7 +219,7 @@ func isJSON(contentType string) bool {
 // readBody reads at most MaxBodyBytes, answering 413 for more (at once when Content-Length says so).
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	tooLarge := func() {
-		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body larger than 4096 bytes", "body")
+		httpapi.RefuseUnread(w, http.StatusRequestEntityTooLarge, "body larger than 4096 bytes", "body")
 	}
 	if r.ContentLength > MaxBodyBytes {
 		tooLarge()

@@ -41,11 +41,19 @@ func Allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	}
 	allowed := strings.Join(methods, ", ")
 	w.Header().Set("Allow", allowed)
-	WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+allowed, "")
+	RefuseUnread(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+allowed, "")
 	return false
 }
 
 // NotFound answers any path a server does not serve.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	WriteError(w, http.StatusNotFound, "no such path: "+r.URL.Path, "")
+	RefuseUnread(w, http.StatusNotFound, "no such path: "+r.URL.Path, "")
+}
+
+// RefuseUnread answers an error before the request's body is read, and closes the connection
+// after it: the Wasm producer does the same, so both routes treat requests pipelined behind a
+// refused one alike (net/http would otherwise read and drop up to 256 KiB of the body).
+func RefuseUnread(w http.ResponseWriter, status int, msg, field string) {
+	w.Header().Set("Connection", "close")
+	WriteError(w, status, msg, field)
 }

@@ -54,7 +54,7 @@ func (rl RateLimit) Limit(next http.Handler, now func() time.Time, paths ...stri
 		wait, ok := buckets.Take(ClientAddr(r, rl.TrustedHops), now())
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
-			WriteError(w, http.StatusTooManyRequests, "too many requests from this client; retry after "+strconv.Itoa(wait)+" s", "")
+			RefuseUnread(w, http.StatusTooManyRequests, "too many requests from this client; retry after "+strconv.Itoa(wait)+" s", "")
 			return
 		}
 		next.ServeHTTP(w, r)

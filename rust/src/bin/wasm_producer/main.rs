@@ -511,6 +511,12 @@ mod server {
                     Some(Err(wait)) => Err(api::too_many_requests(wait)),
                     _ => api::route(&head),
                 };
+                // Refused before its body: answered at once, and the connection closed (its
+                // body is not read, so where a next request would start is not known).
+                if let Err(response) = route {
+                    self.respond(token, &pending, response, true);
+                    break;
+                }
                 let body = match http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
                 {
                     Ok(Some(body)) => body,
@@ -521,9 +527,9 @@ mod server {
                                 Instant::now() + Duration::from_millis(self.limits.body_timeout_ms);
                         }
                         match &route {
-                            // Refused before its body: do not make the client send it.
-                            Err(response) if head.expect_continue => {
-                                self.respond(token, &pending, response.clone(), true);
+                            // The client has stopped sending: the body will not come.
+                            _ if c.eof => {
+                                self.respond(token, &pending, api::body_unreadable(), true);
                             }
                             Ok(_) if head.expect_continue && !continue_sent => {
                                 c.outbuf.extend_from_slice(http::CONTINUE);
@@ -535,8 +541,7 @@ mod server {
                         break;
                     }
                     Err(err) => {
-                        let response = route.err().unwrap_or_else(|| api::bad_request(&err));
-                        self.respond(token, &pending, response, true);
+                        self.respond(token, &pending, api::bad_body(&err), true);
                         break;
                     }
                 };
@@ -545,7 +550,7 @@ mod server {
                 c.admission = None;
                 c.phase = Phase::Idle;
                 c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-                let close = !head.keep_alive || c.eof;
+                let close = !head.keep_alive || (c.eof && c.inbuf.is_empty());
                 let response = match route {
                     Err(response) => response,
                     Ok(Route::Healthz) => api::healthz(),
@@ -623,7 +628,7 @@ mod server {
             c.state = State::Reading { continue_sent: false };
             c.phase = Phase::Idle;
             c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-            let close = !keep_alive || c.eof;
+            let close = !keep_alive || (c.eof && c.inbuf.is_empty());
             self.respond_with(token, &pending, response, close, false);
             self.process(token);
         }
