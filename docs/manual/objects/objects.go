@@ -178,9 +178,10 @@ func (t *table) write(b *bytes.Buffer) {
 	if len(t.rows) == 0 {
 		return
 	}
-	sort.SliceStable(t.rows, func(i, j int) bool {
-		return strings.Join(t.rows[i][:2], "/") < strings.Join(t.rows[j][:2], "/")
-	})
+	// By namespace, then name, as written (without the code marks, which would sort "tally-data"
+	// before "tally").
+	key := func(r []string) string { return strings.ReplaceAll(r[0]+"\x00"+r[1], "`", "") }
+	sort.SliceStable(t.rows, func(i, j int) bool { return key(t.rows[i]) < key(t.rows[j]) })
 	fmt.Fprintf(b, "\n#### %s\n\n| %s |\n|%s\n", t.heading, strings.Join(t.header, " | "), strings.Repeat("---|", len(t.header)))
 	for _, r := range t.rows {
 		fmt.Fprintf(b, "| %s |\n", strings.Join(r, " | "))

@@ -29,16 +29,17 @@ mkdir -p "$img"
 here=$PWD # the runfiles tree
 work=$(mktemp -d "${TMPDIR:-/tmp}/manual-shots.XXXXXX")
 export NODE_PATH=$here/${arg[--node-modules]}
-export PYTHONPATH=$here/docs/manual/screenshots${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH=$here/docs/manual/pictures${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONDONTWRITEBYTECODE=1
 started=$SECONDS
 log() { printf 'screenshots: %s (%d s)\n' "$*" $((SECONDS - started)); }
 
 pids=() standin=
+# TERM, not INT: a background job of a script ignores SIGINT, and cannot trap it.
 cleanup() {
   [[ -n $standin ]] && kill "$standin" 2>/dev/null
   for pid in "${pids[@]}"; do
-    kill -INT -- "-$pid" 2>/dev/null || true
+    kill -TERM -- "-$pid" 2>/dev/null || true
   done
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
@@ -49,6 +50,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 wait_for() { # wait_for FILE PATTERN SECONDS PID
+  touch "$1"
   for ((i = 0; i < $3 * 2; i++)); do
     grep -q -- "$2" "$1" && return 0
     kill -0 "$4" 2>/dev/null || { tail -n 30 "$1" >&2; return 1; }
@@ -95,7 +97,7 @@ wait "$load_pid" || { tail -n 40 "$work/load.log" >&2; echo "screenshots: the lo
 cp "$work/load/latency_over_time.png" "$img/locust-latency-over-time.png"
 cp "$work/load/latency_distribution.png" "$img/locust-latency-distribution.png"
 log "Locust plots copied"
-kill -INT -- "-${pids[0]}"
+kill -TERM -- "-${pids[0]}"
 wait "${pids[0]}" || true
 pids=()
 
@@ -115,7 +117,7 @@ export KUBECONFIG=$(sed -n 's/.*export KUBECONFIG=//p' "$work/kube.log" | head -
     -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"ManualStandIn"}]}}' >/dev/null
 ) &
 standin=$!
-read -r -a apply_args <<<"${arg[--apply-args]}"
+IFS=, read -r -a apply_args <<<"${arg[--apply-args]}"
 for ((i = 0; i < ${#apply_args[@]}; i++)); do apply_args[i]=$here/${apply_args[i]}; done
 log "//k8s:apply (without pushing: the kwok nodes pull nothing)"
 RUNFILES_DIR=$(dirname "$here") bash "$here/${arg[--apply]}" apply "${apply_args[@]}" --kubeconfig "$KUBECONFIG" \
