@@ -33,7 +33,7 @@ import (
 )
 
 // DefaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT says otherwise.
-const DefaultMemoryLimit = 32 << 20
+const DefaultMemoryLimit = 64 << 20
 
 func main() {
 	service.Main("consumer", configFromEnv, func(c Config) slog.Level { return c.LogLevel }, run)
@@ -43,9 +43,11 @@ func main() {
 // returns nil.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// Most of what a backlog's batches allocate is garbage at once; a soft limit makes the
-		// collector run before the heap doubles, keeping the peak RSS under 60 MiB with
-		// 2,000-record batches instead of 85 (docs/performance.md). GOMEMLIMIT overrides it.
+		// Most of what a backlog's batches allocate is garbage at once (the MongoDB driver alone
+		// allocates a 4 KiB reader per document it inserts); a soft limit makes the collector run
+		// before the heap doubles. At 32 MiB the collector took over half the consumer's CPU and
+		// slowed the drain; 64 MiB keeps the peak RSS near 85 MiB (docs/performance.md).
+		// GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}
 
@@ -74,7 +76,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	group, partitions, leave, err := consume.NewKafka(consume.KafkaConfig{
 		Brokers:        cfg.KafkaBrokers,
 		SessionTimeout: cfg.SessionTimeout,
-		QueueCapacity:  cfg.Loop.BatchSize,
+		QueueCapacity:  min(cfg.Loop.BatchSize, 256),
 		Logger:         kafkaLog(slog.LevelDebug),
 		ErrorLogger:    kafkaLog(slog.LevelWarn),
 	})

@@ -76,7 +76,9 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 	defer reader.Close()
 	fetchCtx, cancelFetch := context.WithCancel(stop)
 	defer cancelFetch()
-	in := make(chan kafka.Message, l.cfg.BatchSize)
+	// A short hand-over: the reader queues ahead too, and every record held is heap the
+	// collector scans (six partitions at once under the consumer's soft memory limit).
+	in := make(chan kafka.Message, min(l.cfg.BatchSize, 256))
 	go l.fetch(fetchCtx, reader, p, in)
 
 	expected := applied // the watermark this reader last saw or wrote
