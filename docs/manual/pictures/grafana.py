@@ -129,14 +129,16 @@ def draw(dashboard: dict, series: list[Series], out: str, width_px: int = 1400) 
         for spine in frame.spines.values():
             spine.set_color(GRID)
         frame.text(0.01, 0.97, s.panel["title"], transform=frame.transAxes, color=TEXT, fontsize=10, weight="bold", va="top")
-        inner = (left + w * 0.16, bottom_frac + h * 0.14, w * 0.68, h * 0.68) if s.panel["type"] != "stat" else None
         last = s.points[-1][1] if s.points else 0
         if s.panel["type"] == "stat":
             frame.text(0.5, 0.42, f"{last:,.0f}", transform=frame.transAxes, color=COLORS[0], fontsize=40, weight="bold",
                        ha="center", va="center")
         elif s.panel["type"] == "bargauge":
-            ax = fig.add_axes(inner, facecolor=PANEL)
-            _bars(ax, last if isinstance(last, dict) else {})
+            values = last if isinstance(last, dict) else {}
+            # Room on the left for the longest name (about 6.5 px a character at this size).
+            labels = min(0.45, (6.5 * max(map(len, values), default=0) + 24) / (w * width_px))
+            ax = fig.add_axes((left + w * labels, bottom_frac + h * 0.14, w * (0.88 - labels), h * 0.68), facecolor=PANEL)
+            _bars(ax, values)
             for spine in ax.spines.values():
                 spine.set_visible(False)
         else:

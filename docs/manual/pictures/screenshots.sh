@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # //docs/manual:screenshots: every picture of the manual (docs/manual/img/), from real runs.
 #
-#   tools/bazel run //docs/manual:screenshots        (about 6 minutes; needs the ports below free)
+#   tools/bazel run //docs/manual:screenshots        (about 4 minutes; needs the ports below free)
 #
 # 1. //:demo's own script (tools/demo.sh) on a stack of its own (a fresh data directory, ports
 #    1xxxx so a running //:up is left alone), with a 30 s steady run: its terminal, as an image.
