@@ -101,21 +101,25 @@ pub struct Head {
 /// required from 1.1; one Transfer-Encoding header, exactly `chunked`, ignored in 1.0; every
 /// Content-Length header one decimal number, all of them equal.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
-    let minor = match request_version(buf) {
-        Some((1, minor)) => minor,
-        Some(_) => return Err(Error::VersionNotSupported),
-        None => 1, // not all there yet, or not a version httparse will take either
-    };
-    // httparse knows HTTP/1.0 and 1.1 only; a later 1.x minor is read as 1.1, as Go does.
+    // The request line whole first: httparse would refuse a version it does not know (HTTP/1.2,
+    // 2.0) as soon as its first bytes arrive, where Go reads the line, then decides.
+    if !buf.contains(&b'\n') {
+        return if buf.len() <= MAX_HEAD { Ok(None) } else { Err(Error::HeadTooLarge) };
+    }
+    let version = request_version(buf);
+    // httparse knows HTTP/1.0 and 1.1 only. Go reads any HTTP/x.y, frames it as 1.0 (x < 1, or
+    // 1.0) or 1.1, and answers 505 for x other than 1 once the framing is checked.
     let relabelled;
-    let buf = if minor > 1 {
-        let at = version_at(buf).expect("request_version found it");
-        let mut copy = buf.to_vec();
-        copy[at..at + 8].copy_from_slice(b"HTTP/1.1");
-        relabelled = copy;
-        &relabelled[..]
-    } else {
-        buf
+    let buf = match version {
+        Some((major, minor)) if (major, minor) != (1, 0) && (major, minor) != (1, 1) => {
+            let at = version_at(buf).expect("request_version found it");
+            let mut copy = buf.to_vec();
+            let as_version: &[u8] = if major == 0 { b"HTTP/1.0" } else { b"HTTP/1.1" };
+            copy[at..at + 8].copy_from_slice(as_version);
+            relabelled = copy;
+            &relabelled[..]
+        }
+        _ => buf,
     };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
@@ -187,6 +191,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
         [coding] if coding.eq_ignore_ascii_case(b"chunked") => true,
         _ => return Err(Error::UnsupportedTransferEncoding),
     };
+    if version.is_some_and(|(major, _)| major != 1) {
+        return Err(Error::VersionNotSupported);
+    }
     if !http10 && !host {
         return Err(Error::MissingHost);
     }

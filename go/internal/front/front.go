@@ -97,7 +97,7 @@ func New(o Options) http.Handler {
 		}
 	})
 	mux.HandleFunc("/", httpapi.NotFound)
-	limited := o.RateLimit.Limit(exactPaths(mux), o.Now, PathVotes)
+	limited := o.RateLimit.Limit(bodilessClose(exactPaths(mux)), o.Now, PathVotes)
 	return httpapi.Observe(limited, o.Logger, metrics, PathVotes, PathHealthz, PathReadyz, PathMetrics)
 }
 
@@ -111,6 +111,18 @@ func exactPaths(mux *http.ServeMux) http.Handler {
 		default:
 			httpapi.NotFound(w, r)
 		}
+	})
+}
+
+// bodilessClose closes the connection after a request with a body to a path that reads none
+// (health, metrics, unknown paths): net/http would read and drop up to 256 KiB of it to keep the
+// connection, the Wasm producer closes, and both routes must treat what follows alike.
+func bodilessClose(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != PathVotes && r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

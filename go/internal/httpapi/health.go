@@ -28,7 +28,9 @@ func Readyz(check func(ctx context.Context) error) http.Handler {
 		if !Allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), ReadyCheckTimeout)
+		// Not cancelled with the request (net/http cancels it when the client half-closes): the
+		// check's own timeout bounds it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ReadyCheckTimeout)
 		defer cancel()
 		if err := check(ctx); err != nil {
 			reqlog.Add(r.Context(), slog.String("not_ready", err.Error()))

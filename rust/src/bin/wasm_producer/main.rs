@@ -483,6 +483,13 @@ mod server {
                 let State::Reading { continue_sent } = c.state else { break };
                 let head = match http::parse_head(&c.inbuf) {
                     Ok(Some(head)) => head,
+                    // The client stopped sending in the middle of a head: Go's net/http answers 400
+                    // (stray line ends between requests excepted), so this does too.
+                    Ok(None) if c.eof && c.inbuf.iter().any(|&b| b != b'\r' && b != b'\n') => {
+                        let err = http::Error::Malformed("unexpected EOF".into());
+                        self.respond(token, &Pending::unparsed(), api::bad_request(&err), true);
+                        break;
+                    }
                     Ok(None) => {
                         if c.phase == Phase::Idle && !c.inbuf.is_empty() {
                             c.phase = Phase::Head;
@@ -517,8 +524,15 @@ mod server {
                     self.respond(token, &pending, response, true);
                     break;
                 }
-                let body = match http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
-                {
+                // Health and metrics do not read a body: with one, they answer at once and close
+                // the connection, as the Go front does.
+                let bodiless = route != Ok(Route::Vote) && head.framing != http::Framing::Length(0);
+                let read = if bodiless {
+                    Ok(Some(http::Body { bytes: Vec::new(), consumed: 0 }))
+                } else {
+                    http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
+                };
+                let body = match read {
                     Ok(Some(body)) => body,
                     Ok(None) => {
                         if c.phase != Phase::Body {
@@ -550,7 +564,7 @@ mod server {
                 c.admission = None;
                 c.phase = Phase::Idle;
                 c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-                let close = !head.keep_alive || (c.eof && c.inbuf.is_empty());
+                let close = bodiless || !head.keep_alive || (c.eof && c.inbuf.is_empty());
                 let response = match route {
                     Err(response) => response,
                     Ok(Route::Healthz) => api::healthz(),
