@@ -215,11 +215,12 @@ ensure_secret grafana-admin "password=$(random)" tally-monitoring
 docs_of_kind Job "$manifests" >"$work/jobs.yaml"
 while read -r ns name; do
   awk -v name="$name" 'BEGIN { RS = "\n---\n" } $0 ~ "\n  name: " name "\n" { print }' "$work/jobs.yaml" >"$work/job.yaml"
-  if ! diff_of "$work/job.yaml" >/dev/null; then
+  # Unchanged: diff exits 0. Changed: 1, or an error when the server refuses the new template.
+  if ! k diff --server-side --field-manager=tally -f "$work/job.yaml" >/dev/null 2>&1; then
     log "Job $ns/$name changed: deleting it to run it again"
     k delete job "$name" -n "$ns" --wait >/dev/null
   fi
-done < <([[ -s $work/jobs.yaml ]] && k get -f "$work/jobs.yaml" --ignore-not-found -o jsonpath='{range .items[*]}{.metadata.namespace} {.metadata.name}{"\n"}{end}')
+done < <([[ -s $work/jobs.yaml ]] && k get -f "$work/jobs.yaml" --ignore-not-found --no-headers -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name)
 
 # What will change, one line per object (the whole diff is what //k8s:diff shows).
 diff_out=$(k diff --server-side --field-manager=tally -f "$manifests") || (($? == 1)) ||

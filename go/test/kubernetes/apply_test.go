@@ -586,6 +586,32 @@ func TestApply(t *testing.T) {
 		}
 	})
 
+	t.Run("a changed Job runs again", func(t *testing.T) {
+		// A Job's template cannot be changed in place: apply deletes the old Job and makes it anew.
+		uid := func() string {
+			return k.must("", "get", "job", "mongodb-setup", "-n", "tally-data", "-o", "jsonpath={.metadata.uid} {.status.succeeded}")
+		}
+		before := uid()
+		changed := rendered{filepath.Join(t.TempDir(), "manifests.yaml"), r.refs}
+		data, err := os.ReadFile(r.manifests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const home = "- {name: HOME, value: /tmp}"
+		if !bytes.Contains(data, []byte(home)) {
+			t.Fatalf("the setup Job no longer sets %q: change this test's edit", home)
+		}
+		if err := os.WriteFile(changed.manifests, bytes.Replace(data, []byte(home), []byte("- {name: HOME, value: /tmp/}"), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := k.apply("apply", changed, "--skip-push", "--timeout", "120s")
+		after := uid()
+		if after == before || !strings.HasSuffix(after, " 1") || !strings.Contains(out, "Job tally-data/mongodb-setup changed") {
+			t.Errorf("Job uid and succeeded %q before, %q after a changed apply:\n%s", before, after, tail(out, 2<<10))
+		}
+		k.apply("apply", r, "--skip-push", "--timeout", "120s")
+	})
+
 	t.Run("diff after apply shows no changes", func(t *testing.T) {
 		if out := k.apply("diff", r); !strings.Contains(out, "no changes") {
 			t.Errorf("k8s/apply.sh diff right after apply:\n%s", out)
