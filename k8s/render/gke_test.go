@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -365,6 +366,9 @@ func TestMongoDBIsAReplicaSetWithAUserPerService(t *testing.T) {
 			t.Errorf("the setup Job initiates %d members, want %d", n, members)
 		}
 		script := joinWords(list(setup, "command"))
+		if members == 3 {
+			checkJavaScript(t, str(list(setup, "command")[len(list(setup, "command"))-1]))
+		}
 		for _, grant := range []string{"['consumer', 'readWrite', env.CONSUMER_PASSWORD]", "['api', 'read', env.API_PASSWORD]", "{role, db: 'tally'}"} {
 			if !strings.Contains(script, grant) {
 				t.Errorf("the setup Job's script lacks %s", grant)
@@ -382,6 +386,23 @@ func TestMongoDBIsAReplicaSetWithAUserPerService(t *testing.T) {
 			bytes.Contains(text, []byte("name: redis-auth")) && name != "redis" {
 			t.Errorf("%s reads an administrator's Secret", o.id())
 		}
+	}
+}
+
+// checkJavaScript parses mongosh's script with the toolchain's Node (mongosh is JavaScript on
+// Node): a syntax error would otherwise show only on a real cluster, as a Job that never completes.
+func checkJavaScript(t *testing.T, script string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node, to parse the setup Job's script: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "setup.js")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(node, "--check", file).CombinedOutput(); err != nil {
+		t.Errorf("the setup Job's script does not parse: %v\n%s", err, out)
 	}
 }
 
