@@ -18,8 +18,8 @@ type Album struct {
 	Year  int32  `json:"year"`
 }
 
-// Albums are the benchmark's ballot: two bands, two albums each (proto/vote_cases.json uses the
-// same real records).
+// Albums are the benchmark's ballot: two bands, two albums each, all on the contest's ballot
+// (proto/ballot.json; votes_test.go fails when they drift from it).
 var Albums = []Album{
 	{"Bohemia Suburbana", "Sombras en el Jardín", 1993},
 	{"Bohemia Suburbana", "Imaginaria Sonora", 2015},

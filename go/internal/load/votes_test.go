@@ -7,10 +7,15 @@ import (
 	"github.com/tally-voting/tally/go/internal/vote"
 )
 
-// Every ballot is a valid vote under the producers' own rules.
+// Every ballot is a valid vote under the producers' own rules, on the contest's ballot
+// (proto/ballot.json), which the producers check votes against.
 func TestBallotsAreValid(t *testing.T) {
 	if len(Ballots) != len(Albums)*MaxRank {
 		t.Fatalf("%d ballots", len(Ballots))
+	}
+	ballot, err := vote.LoadBallot("../../../proto/ballot.json") // in the test's data under Bazel
+	if err != nil {
+		t.Fatal(err)
 	}
 	bands := map[string]int{}
 	for _, b := range Ballots {
@@ -20,6 +25,9 @@ func TestBallotsAreValid(t *testing.T) {
 		}
 		if v.Name != b.Band || v.Album != b.Title || v.Year != b.Year || v.Rank != b.Rank {
 			t.Errorf("%s parsed as %+v", b.Body, v)
+		}
+		if err := ballot.Check(v); err != nil {
+			t.Errorf("%s is off the ballot: %v", b.Body, err)
 		}
 		bands[b.Band]++
 	}
