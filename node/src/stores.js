@@ -9,7 +9,7 @@ import { resultsReader } from './results.js';
 /**
  * @param {{ mongoUrl: string, redisUrl: string }} config
  */
-export function openStores({ mongoUrl, redisUrl }) {
+export function openStores({ mongoUrl, redisUrl, resultsTop }) {
   // The driver connects on first use and keeps monitoring the server, so it needs no connect()
   // that could fail at startup; a query while the server is down fails after the selection timeout.
   const mongo = new MongoClient(mongoUrl, {
@@ -28,7 +28,7 @@ export function openStores({ mongoUrl, redisUrl }) {
   });
   return {
     logs: logsReader(mongo),
-    results: resultsReader(redis),
+    results: resultsReader(redis, { top: resultsTop }),
     /**
      * Logs Redis losing and regaining its connection, once per change. Call it in the same turn
      * as openStores: ioredis connects on the next tick, and an error event without a listener

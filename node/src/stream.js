@@ -5,9 +5,15 @@
 // before, so the load on the stores does not grow with the number of open pages, and no page polls.
 //
 // Events (each `data:` is one line of JSON):
-//   logs     the newest `logLimit` logs, newest first (the same array as GET /api/logs)
-//   results  the counts (the same object as GET /api/results)
-//   status   {"mongo": "up"|"down", "redis": "up"|"down"}: whether the last read of each store worked
+//   logs           the newest `logLimit` logs, newest first (the same array as GET /api/logs)
+//   results        the counts (the same object as GET /api/results): sent to a client when it
+//                  connects, and to all when the first counts are read
+//   results-delta  what changed in the counts since the last results or results-delta
+//                  (src/results.js resultsDelta): after the first, changes go out this way, never
+//                  the whole table
+//   status         {"mongo": "up"|"down", "redis": "up"|"down"}: whether the last read of each store worked
+
+import { resultsDelta } from './results.js';
 
 /**
  * @param {object} deps
@@ -40,10 +46,29 @@ export function createStream({ logs, results, intervalMs = 1000, logLimit = 20, 
     lastWrite = Date.now();
   }
 
+  /** The counts as the clients have them, to send only what changes. */
+  let counted = null;
+
+  function broadcastCounts(next) {
+    if (counted === null) {
+      counted = next;
+      broadcast('results', next);
+      return;
+    }
+    const delta = resultsDelta(counted, next);
+    if (delta === null) return;
+    counted = next;
+    // A client connecting later gets the whole current table as `results`.
+    sent.set('results', JSON.stringify(next));
+    const text = `event: results-delta\ndata: ${JSON.stringify(delta)}\n\n`;
+    for (const res of clients) write(res, text);
+    lastWrite = Date.now();
+  }
+
   async function poll() {
     const [newest, counts] = await Promise.allSettled([logs.newest(logLimit), results.read()]);
     if (newest.status === 'fulfilled') broadcast('logs', newest.value);
-    if (counts.status === 'fulfilled') broadcast('results', counts.value);
+    if (counts.status === 'fulfilled') broadcastCounts(counts.value);
     broadcast('status', {
       mongo: newest.status === 'fulfilled' ? 'up' : 'down',
       redis: counts.status === 'fulfilled' ? 'up' : 'down',
@@ -86,7 +111,10 @@ export function createStream({ logs, results, intervalMs = 1000, logLimit = 20, 
       res.on('close', () => {
         clients.delete(res);
         // Nobody listens: stop reading, and forget what was sent so the next client starts fresh.
-        if (clients.size === 0) sent = new Map();
+        if (clients.size === 0) {
+          sent = new Map();
+          counted = null;
+        }
       });
       if (timer === null && !stopped) schedule(0);
     },

@@ -10,6 +10,7 @@ test('defaults point at a local //:up stack', () => {
     mongoUrl: 'mongodb://127.0.0.1:27017/',
     redisUrl: 'redis://127.0.0.1:6379',
     logLevel: 'info',
+    resultsTop: 20,
   });
 });
 
@@ -20,6 +21,7 @@ test('the environment overrides every default', () => {
     MONGO_URL: 'mongodb://db:1/',
     REDIS_URL: 'redis://r:2',
     LOG_LEVEL: 'warn',
+    RESULTS_TOP: '5',
   });
   assert.deepEqual(config, {
     host: '127.0.0.1',
@@ -27,6 +29,7 @@ test('the environment overrides every default', () => {
     mongoUrl: 'mongodb://db:1/',
     redisUrl: 'redis://r:2',
     logLevel: 'warn',
+    resultsTop: 5,
   });
 });
 

@@ -5,11 +5,17 @@ import { after } from 'node:test';
 import { buildApp } from '../src/app.js';
 import { UnavailableError } from '../src/errors.js';
 
+/** Counts as src/results.js reads them: a total, top rows (none unless given), nothing summed. */
+export function counts(total, bands = [], albums = []) {
+  const none = { count: 0, votes: 0 };
+  return { total, bands, albums, otherBands: none, otherAlbums: none };
+}
+
 /** Stores whose data and availability a test sets. */
 export function fakeStores() {
   const stores = {
     logList: [],
-    counts: { total: 0, bands: [], albums: [] },
+    counts: counts(0),
     mongoUp: true,
     redisUp: true,
     logs: {

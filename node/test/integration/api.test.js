@@ -10,6 +10,7 @@ import { MongoClient } from 'mongodb';
 import { buildApp } from '../../src/app.js';
 import { DATABASE, RECENT_COLLECTION } from '../../src/logs.js';
 import { BY_BAND, TOTAL, bandAlbums } from '../../src/redis-keys.js';
+import { resultsReader } from '../../src/results.js';
 import { openStores } from '../../src/stores.js';
 import { eventReader } from '../helper.js';
 
@@ -118,6 +119,18 @@ test('GET /api/results: total, bands and albums from Redis, most votes first', a
       { band: 'Bohemia Suburbana', album: 'Sombras en el Jardín', votes: 51 },
       { band: 'Alux Nahual', album: 'Alto al Fuego', votes: 40 },
     ],
+    otherBands: { count: 0, votes: 0 },
+    otherAlbums: { count: 0, votes: 0 },
+  });
+});
+
+test('results name the top bands and albums and sum the rest (RESULTS_TOP)', async () => {
+  assert.deepEqual(await resultsReader(redis, { top: 1 }).read(), {
+    total: 151,
+    bands: [{ band: 'Alux Nahual', votes: 100 }],
+    albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 60 }],
+    otherBands: { count: 1, votes: 51 },
+    otherAlbums: { count: 2, votes: 91 },
   });
 });
 
@@ -133,6 +146,8 @@ test('GET /api/stream pushes a new log and new counts as the consumer writes the
 
   const logs = await events.until('logs', (l) => l[0].id === 'vote-0200');
   assert.equal(logs.length, 20);
-  const results = await events.until('results', (r) => r.total === 152);
-  assert.deepEqual(results.bands[0], { band: 'Alux Nahual', votes: 101 });
+  // Only what changed: Alux Nahual and its Conquista, not the whole table.
+  const delta = await events.until('results-delta', (d) => d.total === 152);
+  assert.deepEqual(delta.bands, { set: [{ band: 'Alux Nahual', votes: 101 }], gone: [] });
+  assert.deepEqual(delta.albums, { set: [{ band: 'Alux Nahual', album: 'Conquista', votes: 61 }], gone: [] });
 });

@@ -62,6 +62,52 @@ describe('App', () => {
     ]);
   });
 
+  it('keeps the charts bounded: the top rows, one bar for the rest, and applies changes', async () => {
+    const wrapper = mount(App, { props: { eventSource: FakeEventSource } });
+    const source = FakeEventSource.latest();
+    source.emit('open');
+    source.emit('results', {
+      total: 60010,
+      bands: [{ band: 'Alux Nahual', votes: 7 }, { band: 'Bohemia Suburbana', votes: 3 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 7 }],
+      otherBands: { count: 60000, votes: 60000 },
+      otherAlbums: { count: 60001, votes: 60003 },
+    });
+    await wrapper.vm.$nextTick();
+    const bars = (figure) => figure.findAll('li').map((li) => [li.attributes('data-label'), li.attributes('data-value')]);
+    let [bands, albums] = wrapper.findAll('figure');
+    expect(bars(bands)).toEqual([
+      ['Alux Nahual', '7'],
+      ['Bohemia Suburbana', '3'],
+      ['60,000 other bands', '60000'],
+    ]);
+    expect(bars(albums)).toEqual([
+      ['Conquista (Alux Nahual)', '7'],
+      ['60,001 other albums', '60003'],
+    ]);
+
+    // A change: Bohemia Suburbana passes Alux Nahual, Viernes Verde enters the top, Alux leaves it.
+    source.emit('results-delta', {
+      total: 60020,
+      bands: { set: [{ band: 'Bohemia Suburbana', votes: 9 }, { band: 'Viernes Verde', votes: 8 }], gone: [{ band: 'Alux Nahual' }] },
+      albums: { set: [], gone: [] },
+      otherBands: { count: 60001, votes: 60007 },
+      otherAlbums: { count: 60001, votes: 60013 },
+    });
+    await wrapper.vm.$nextTick();
+    [bands, albums] = wrapper.findAll('figure');
+    expect(bars(bands)).toEqual([
+      ['Bohemia Suburbana', '9'],
+      ['Viernes Verde', '8'],
+      ['60,001 other bands', '60007'],
+    ]);
+    expect(bars(albums)).toEqual([
+      ['Conquista (Alux Nahual)', '7'],
+      ['60,001 other albums', '60013'],
+    ]);
+    expect(wrapper.get('[data-testid="total"]').text()).toBe('60,020 votes counted');
+  });
+
   it('says when the stream is reconnecting and when a store is down', async () => {
     const wrapper = mount(App, { props: { eventSource: FakeEventSource } });
     const source = FakeEventSource.latest();
