@@ -46,7 +46,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// Most of what a backlog's batches allocate is garbage at once (the MongoDB driver alone
 		// allocates a 4 KiB reader per document it inserts); a soft limit makes the collector run
 		// before the heap doubles. At 32 MiB the collector took over half the consumer's CPU and
-		// slowed the drain; 64 MiB keeps the peak RSS near 85 MiB (docs/performance.md).
+		// slowed the drain; 64 MiB keeps the peak RSS near 90 MiB (docs/performance.md).
 		// GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}

@@ -31,7 +31,8 @@ const (
 const (
 	// BucketWidth is the width of a time bucket; buckets start at Unix seconds that are multiples of it.
 	BucketWidth = 10 * time.Second
-	// BucketTTL is how long after its start a bucket key lives: the charts show the last hour.
+	// BucketTTL is how long after its start a bucket key lives: Grafana, their only reader, shows
+	// at most the last hour.
 	BucketTTL = time.Hour
 )
 

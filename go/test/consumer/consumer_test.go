@@ -56,22 +56,21 @@ func TestKilledConsumerCountsExactly(t *testing.T) {
 	}
 	c := e.startConsumer(stack.ConsumerName)
 	produced := e.produceStream(v, 24, 250, 50*time.Millisecond)
-	replayed := 0.0
 	for _, at := range []int{1500, 4500} {
 		e.waitTotal(at)
 		c.kill()
 		t.Logf("killed the consumer at %d counted votes", e.total())
+		// What the killed consumer applied but did not commit is not read again (reading starts
+		// at Redis's watermark); what it logged but did not count is, and counts once.
 		c = e.startConsumer(stack.ConsumerName)
-		// What the killed consumer applied but did not commit comes again, and is skipped.
 		e.waitTotal(e.total() + 500)
-		replayed += c.metric(`tally_consumer_processed_total{outcome="replayed"}`)
 	}
 	if err := <-produced; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 	e.waitCommitted()
 	e.checkExact(v)
-	t.Logf("%d records, %d votes; %v records replayed after the kills", v.records, len(v.first), replayed)
+	t.Logf("%d records, %d votes", v.records, len(v.first))
 }
 
 // A second consumer joins mid-stream (the group rebalances), then the first is SIGKILLed (the

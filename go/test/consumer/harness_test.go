@@ -51,8 +51,9 @@ type env struct {
 	kafka *kafka.Client
 }
 
-// start starts Kafka, Redis and the MongoDB-wire server in a temp dir of the test's own.
-func start(t *testing.T) *env {
+// start starts Kafka, Redis and the MongoDB-wire server in a temp dir of the test's own, or the
+// named processes and what they need.
+func start(t *testing.T, names ...string) *env {
 	t.Helper()
 	cfg := stacktest.Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -63,7 +64,10 @@ func start(t *testing.T) *env {
 			t.Logf("process logs (last 40 kB):\n%s", e.logs.Tail(40_000))
 		}
 	})
-	procs, err := cfg.Servers(stack.KafkaName, stack.RedisName, stack.MongoName)
+	if len(names) == 0 {
+		names = stack.ServerNames
+	}
+	procs, err := cfg.Servers(names...)
 	if err != nil {
 		t.Fatal(err)
 	}
