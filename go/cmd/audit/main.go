@@ -137,14 +137,7 @@ func compare(got, want counts.Counts) []difference {
 	}
 	hash("by_band", counts.BandKey, got.ByBand, want.ByBand)
 	hash("by_album", counts.AlbumKey, got.ByAlbum, want.ByAlbum)
-	bands := map[string]bool{}
-	for b := range got.BandAlbums {
-		bands[b] = true
-	}
-	for b := range want.BandAlbums {
-		bands[b] = true
-	}
-	for _, b := range slices.Sorted(maps.Keys(bands)) {
+	for _, b := range counts.Bands(got, want) {
 		hash("band_albums", counts.BandAlbumsKey(b), got.BandAlbums[b], want.BandAlbums[b])
 	}
 	return diffs

@@ -39,6 +39,17 @@ func (c *Counts) Add(band, album string, n int64) {
 	c.BandAlbums[band][album] += n
 }
 
+// Bands lists, sorted, every band with albums counted in any of cs.
+func Bands(cs ...Counts) []string {
+	set := map[string]bool{}
+	for _, c := range cs {
+		for b := range c.BandAlbums {
+			set[b] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
 // Snapshot is the counts and the partitions' watermarks, read in one transaction: the counts are
 // exactly those of the records at or below the watermarks.
 type Snapshot struct {
@@ -158,19 +169,11 @@ func (s *Store) Replace(ctx context.Context, at Snapshot, c Counts) error {
 		expected = append(expected, strconv.FormatInt(at.Applied[p], 10))
 	}
 	keys = append(keys, TotalKey, BandKey, AlbumKey)
-	bands := map[string]bool{}
-	for b := range at.BandAlbums {
-		bands[b] = true
-	}
-	for b := range c.BandAlbums {
-		bands[b] = true
-	}
-	for _, b := range slices.Sorted(maps.Keys(bands)) {
-		keys = append(keys, BandAlbumsKey(b))
-	}
+	bands := Bands(at.Counts, c)
 	hashes := make([]map[string]int64, 0, 2+len(bands))
 	hashes = append(hashes, c.ByBand, c.ByAlbum)
-	for _, b := range slices.Sorted(maps.Keys(bands)) {
+	for _, b := range bands {
+		keys = append(keys, BandAlbumsKey(b))
 		hashes = append(hashes, c.BandAlbums[b])
 	}
 	payload, err := json.Marshal(struct {

@@ -38,7 +38,7 @@ func (c Config) api() Process {
 			if err := os.RemoveAll(app); err != nil {
 				return err
 			}
-			if err := copyTree(c.API, app); err != nil {
+			if err := CopyTree(c.API, app); err != nil {
 				return fmt.Errorf("copy the API to %s: %w", app, err)
 			}
 			return os.Symlink(c.APINodeModules, filepath.Join(app, "node_modules"))
@@ -47,8 +47,9 @@ func (c Config) api() Process {
 	}
 }
 
-// copyTree copies the regular files under src (following symlinks, as runfiles are) to dst.
-func copyTree(src, dst string) error {
+// CopyTree copies the regular files under src (following symlinks, as runfiles are) to dst: the
+// API's files here, a server's data directory in the crash tests.
+func CopyTree(src, dst string) error {
 	// `bazel run` links a directory output into the runfiles as a whole; WalkDir would not enter it.
 	src, err := filepath.EvalSymlinks(src)
 	if err != nil {

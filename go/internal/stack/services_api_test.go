@@ -7,7 +7,7 @@ import (
 )
 
 // The API's package reaches the stack as a directory that `bazel run` links as a whole and
-// `bazel test` fills with links to files: copyTree copies the files either way.
+// `bazel test` fills with links to files: CopyTree copies the files either way.
 func TestCopyTreeFollowsLinks(t *testing.T) {
 	tmp := t.TempDir()
 	pkg := filepath.Join(tmp, "pkg")
@@ -25,7 +25,7 @@ func TestCopyTreeFollowsLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(tmp, "app")
-	if err := copyTree(link, dst); err != nil {
+	if err := CopyTree(link, dst); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(dst, "src", "server.js"))

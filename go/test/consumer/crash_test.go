@@ -1,7 +1,6 @@
 package consumer_test
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +23,7 @@ func TestRedisRestoredFromOlderCopy(t *testing.T) {
 
 	dir := filepath.Join(e.cfg.DataDir, stack.RedisName)
 	snapshot := t.TempDir()
-	if err := copyDir(dir, snapshot); err != nil {
+	if err := stack.CopyTree(dir, snapshot); err != nil {
 		t.Fatal(err)
 	}
 	atCopy := e.total()
@@ -36,7 +35,7 @@ func TestRedisRestoredFromOlderCopy(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyDir(snapshot, dir); err != nil {
+	if err := stack.CopyTree(snapshot, dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.stack.StartOne(e.ctx, stack.RedisName); err != nil {
@@ -55,37 +54,6 @@ func TestRedisRestoredFromOlderCopy(t *testing.T) {
 		t.Error("no consumer counted a rewind, yet Redis went back in time")
 	}
 	t.Logf("%d records, %d votes; %v rewinds", v.records, len(v.first), rewinds)
-}
-
-// copyDir copies the regular files under src to dst, keeping the tree.
-func copyDir(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		in, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
 }
 
 // Kafka is SIGKILLed under two consumers in the middle of a backlog and started again: the
