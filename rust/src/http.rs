@@ -131,7 +131,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
     };
     let method = request.method.unwrap_or_default().to_owned();
     let target = request.path.unwrap_or_default();
-    let path = target.split('?').next().unwrap_or_default().to_owned();
+    let path = request_path(target).ok_or(Error::Malformed("invalid URL escape".into()))?;
     let http10 = request.version == Some(0);
 
     let mut head = Head {
@@ -203,6 +203,40 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
         (false, n) => Framing::Length(n.unwrap_or(0)),
     };
     Ok(Some(head))
+}
+
+/// The path a request target names, as Go's url.ParseRequestURI reads it (the gRPC route's front
+/// routes on that): the query dropped, an absolute-form target's scheme and authority dropped,
+/// %XX escapes decoded; `None` for a malformed escape (Go answers 400).
+fn request_path(target: &str) -> Option<String> {
+    let target = target.split('?').next().unwrap_or_default();
+    let target = match target.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+        {
+            rest.find('/').map_or("", |at| &rest[at..])
+        }
+        _ => target,
+    };
+    let bytes = target.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(
+                u8::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))?,
+            );
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Where the request line's version starts, once the whole line is in.
@@ -420,6 +454,16 @@ Idempotency-Key:  key 1\t\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(err("GET / HTTP/2.0\r\nHost: h\r\n\r\n").status(), 505);
         assert_eq!(err("GET / HTTP/0.9\r\nHost: h\r\n\r\n").status(), 505);
         assert_eq!(err("GET / http/1.1\r\nHost: h\r\n\r\n").status(), 400);
+        assert_eq!(err("GET /%zz HTTP/1.1\r\nHost: h\r\n\r\n").status(), 400);
+        assert_eq!(err("GET /%7 HTTP/1.1\r\nHost: h\r\n\r\n").status(), 400);
+        // Escapes and absolute-form targets name the path Go routes on.
+        let path = |target: &str| {
+            let text = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            parse_head(text.as_bytes()).unwrap().unwrap().path
+        };
+        assert_eq!(path("/%76otes?x=%zz"), "/votes");
+        assert_eq!(path("http://producer/votes?x"), "/votes");
+        assert_eq!(path("http://producer"), "");
     }
 
     #[test]

@@ -92,7 +92,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Handler:        handler,
 		WriteTimeout:   cfg.Clients.HeaderTimeout + cfg.Clients.BodyTimeout + cfg.ProducerTimeout + 5*time.Second,
 		MaxHeaderBytes: 16 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is an unknown path (404) like any other, not net/http's own 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	cfg.Clients.Apply(srv)
 	log.Info("grpc-front serving", "http_addr", ln.Addr().String(), "producer", cfg.ProducerTarget,

@@ -102,7 +102,9 @@ func request(r *rand.Rand, expect bool) Request {
 	target := "/votes"
 	if r.IntN(10) == 0 {
 		target = pick(r, []string{"/votes?x=1", "/votes/", "/vote", "/healthz", "/readyz", "/nope", "/",
-			"/VOTES", "/votes?", "/votes#x", "/votes%20", "//votes", "/./votes", "/votes/.."})
+			"/VOTES", "/votes?", "/votes#x", "/votes%20", "//votes", "/./votes", "/votes/..",
+			"/%76otes", "/vot%65s?a=b", "/%zz", "/votes%", "http://producer/votes", "HTTP://producer/votes?x",
+			"http://producer", "*"})
 	}
 	version := "HTTP/1.1"
 	if r.IntN(25) == 0 {
