@@ -58,11 +58,9 @@ func (l *Loop) firstOffset(ctx context.Context, p int, from int64) (int64, error
 	if from >= earliest {
 		return from, nil
 	}
-	if from > 0 || earliest > 0 {
-		l.Metrics.retentionGap.Add(float64(earliest - from))
-		l.Log.Error("records to apply are past the topic's retention: counts may miss them until the audit repairs them",
-			"partition", p, "from_offset", from, "earliest_offset", earliest, "missing_records", earliest-from)
-	}
+	l.Metrics.retentionGap.Add(float64(earliest - from))
+	l.Log.Error("records to apply are past the topic's retention: counts may miss them until the audit repairs them",
+		"partition", p, "from_offset", from, "earliest_offset", earliest, "missing_records", earliest-from)
 	return earliest, nil
 }
 
