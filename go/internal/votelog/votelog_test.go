@@ -161,6 +161,33 @@ func TestNewestAcrossTrims(t *testing.T) {
 	}
 }
 
+// Recount counts only the logs at or below each partition's watermark: those are the votes the
+// counts hold; the ones above are not applied yet, and partitions without a watermark have none.
+func TestRecountStopsAtTheWatermarks(t *testing.T) {
+	store, _ := openStore(t)
+	ctx := context.Background()
+	logs := makeLogs(0, 60) // partitions 0..5, offsets 0..59, album "Alto al Fuego"
+	other := makeLogs(60, 6)
+	for i := range other {
+		other[i].Album = "Conquista"
+	}
+	if _, err := store.Insert(ctx, append(logs, other...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Recount(ctx, map[int]int64{0: 30, 1: 61, 2: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0: offsets 0, 6, ..., 30 (6 logs); partition 1: 1, 7, ..., 55 and 61 (10 and 1).
+	want := map[BandAlbum]int64{{"Alux Nahual", "Alto al Fuego"}: 6 + 10, {"Alux Nahual", "Conquista"}: 1}
+	if len(got) != len(want) || got[BandAlbum{"Alux Nahual", "Alto al Fuego"}] != 16 || got[BandAlbum{"Alux Nahual", "Conquista"}] != 1 {
+		t.Fatalf("recount = %v, want %v", got, want)
+	}
+	if none, err := store.Recount(ctx, map[int]int64{}); err != nil || len(none) != 0 {
+		t.Fatalf("recount without watermarks = %v, %v", none, err)
+	}
+}
+
 // BenchmarkNewest20At100k measures the API's main read with 100k logs stored:
 // tools/bazel run //go/internal/votelog:newest_benchmark (figures in docs/performance.md).
 func BenchmarkNewest20At100k(b *testing.B) {

@@ -1,0 +1,57 @@
+package counts
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// The snapshot reads the counts with their watermarks; a repair from it rewrites every count
+// that never expires (dropping a band the logs do not have) and leaves the buckets; a repair
+// after a consumer applied a batch changes nothing.
+func TestSnapshotAndReplace(t *testing.T) {
+	rdb := openRedis(t)
+	s := New(rdb)
+	ctx := context.Background()
+	now := time.Now()
+	apply(t, s, 0, -1, 2, vote(0, "Alux Nahual", "Leyenda", now), vote(1, "Alux Nahual", "Conquista", now), vote(2, "Nobody", "Nothing", now))
+	apply(t, s, 4, -1, 0, vote(0, "Alux Nahual", "Leyenda", now))
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Total != 4 || snap.ByBand["Alux Nahual"] != 3 || snap.BandAlbums["Nobody"]["Nothing"] != 1 ||
+		snap.ByAlbum[AlbumField("Alux Nahual", "Leyenda")] != 2 || len(snap.Applied) != 2 || snap.Applied[0] != 2 || snap.Applied[4] != 0 {
+		t.Fatalf("snapshot = %+v", snap)
+	}
+
+	var fixed Counts
+	fixed.Add("Alux Nahual", "Leyenda", 5)
+	if err := s.Replace(ctx, snap, fixed); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	again, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Total != 5 || len(again.ByBand) != 1 || again.ByBand["Alux Nahual"] != 5 || len(again.ByAlbum) != 1 ||
+		len(again.BandAlbums) != 1 || again.BandAlbums["Alux Nahual"]["Leyenda"] != 5 || len(again.BandAlbums["Alux Nahual"]) != 1 {
+		t.Fatalf("after the repair: %+v", again.Counts)
+	}
+	if n, _ := rdb.Exists(ctx, BandAlbumsKey("Nobody"), BandAlbumsKey("Alux Nahual")).Result(); n != 1 {
+		t.Fatalf("%d of the two band keys exist, want only Alux Nahual's", n)
+	}
+	if got := hash(t, rdb, BucketKey(now)); got["Nobody"] != "1" {
+		t.Fatalf("the repair touched the bucket: %v", got)
+	}
+
+	// A consumer applies a batch after the snapshot: the repair would overwrite it.
+	apply(t, s, 4, 0, 1, vote(1, "Alux Nahual", "Conquista", now))
+	if err := s.Replace(ctx, again, fixed); !errors.Is(err, ErrMoved) {
+		t.Fatalf("replace after a batch = %v, want ErrMoved", err)
+	}
+	if got := get(t, rdb, TotalKey); got != "6" {
+		t.Fatalf("total = %s after a refused repair, want 6", got)
+	}
+}
