@@ -1,6 +1,8 @@
 // Builds Tally's Fastify app without listening, so tests can drive it with app.inject().
 // src/server.js is the only module that binds a port and the only one that opens connections:
 // the app gets its stores (src/logs.js, src/results.js) handed in.
+import { createHash } from 'node:crypto';
+
 import Fastify from 'fastify';
 
 import { BadRequestError, UnavailableError } from './errors.js';
@@ -11,11 +13,12 @@ import { createStream } from './stream.js';
  * @param {object} deps
  * @param {{ newest(limit: number): Promise<unknown[]>, ping(): Promise<void> }} deps.logs
  * @param {{ read(): Promise<unknown>, ping(): Promise<void> }} deps.results
+ * @param {import('./ballot.js').Ballot | null} [deps.ballot] the contest's ballot (src/ballot.js); null: none
  * @param {number} [deps.streamIntervalMs] how often the stream reads the stores
  * @param {import('fastify').FastifyServerOptions} [options] passed to Fastify (e.g. { logger: true })
  * @returns {import('fastify').FastifyInstance}
  */
-export function buildApp({ logs, results, streamIntervalMs }, options = {}) {
+export function buildApp({ logs, results, ballot = null, streamIntervalMs }, options = {}) {
   const app = Fastify(options);
   const stream = createStream({ logs, results, intervalMs: streamIntervalMs, log: app.log });
 
@@ -54,6 +57,18 @@ export function buildApp({ logs, results, streamIntervalMs }, options = {}) {
   app.get('/api/logs', async (request) => {
     const { limit } = parseLogsQuery(request.query);
     return { logs: await logs.newest(limit) };
+  });
+
+  // The ballot changes only when the API starts again (a new revision, a restart), so a browser
+  // may keep it a minute and then revalidate it by its ETag.
+  const ballotJSON = ballot && JSON.stringify(ballot);
+  const ballotTag = ballot && `"${createHash('sha256').update(ballotJSON).digest('base64url').slice(0, 27)}"`;
+  app.get('/api/ballot', async (request, reply) => {
+    rejectUnknown(request.query, []);
+    if (!ballot) return reply.code(404).send({ error: 'no ballot: TALLY_BALLOT is off' });
+    reply.header('Cache-Control', 'public, max-age=60').header('ETag', ballotTag);
+    if (request.headers['if-none-match'] === ballotTag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(ballotJSON);
   });
 
   app.get('/api/results', async (request) => {

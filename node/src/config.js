@@ -1,9 +1,11 @@
 // The API's settings, only from the environment, with defaults for a local //:up stack.
+import { loadBallot } from './ballot.js';
 import { DEFAULT_TOP } from './results.js';
 
 /**
  * @param {Record<string, string | undefined>} env usually process.env
- * @returns {{ host: string, port: number, mongoUrl: string, redisUrl: string, logLevel: string, resultsTop: number }}
+ * @returns {{ host: string, port: number, mongoUrl: string, redisUrl: string, logLevel: string, resultsTop: number, ballot: import('./ballot.js').Ballot | null }}
+ * @throws {Error} naming the setting, or the ballot's file when it cannot be read or is malformed
  */
 export function configFromEnv(env) {
   const port = env.PORT ?? '3000';
@@ -22,5 +24,7 @@ export function configFromEnv(env) {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     logLevel: env.LOG_LEVEL ?? 'info',
     resultsTop: Number(top),
+    // The contest's ballot (GET /api/ballot): a file path; unset or "off" means none.
+    ballot: loadBallot(env.TALLY_BALLOT),
   };
 }

@@ -1,5 +1,6 @@
 // The API's only entry point that listens: node src/server.js. Settings come only from the
-// environment (src/config.js: HOST, PORT, MONGO_URL, REDIS_URL, LOG_LEVEL).
+// environment (src/config.js: HOST, PORT, MONGO_URL, REDIS_URL, LOG_LEVEL, RESULTS_TOP, TALLY_BALLOT;
+// a malformed ballot file stops it here, exit 2, naming the file).
 // SIGTERM/SIGINT close the server gracefully: event streams end, in-flight requests finish,
 // the store connections close, then the process exits.
 import { buildApp } from './app.js';
@@ -15,7 +16,7 @@ try {
 }
 
 const stores = openStores(config);
-const app = buildApp(stores, { logger: { level: config.logLevel } });
+const app = buildApp({ ...stores, ballot: config.ballot }, { logger: { level: config.logLevel } });
 stores.watch(app.log);
 app.addHook('onClose', () => stores.close());
 

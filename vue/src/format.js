@@ -12,16 +12,35 @@ export function logLines(logs) {
   }));
 }
 
-/** The per-band chart's bars: the API's top bands, then one bar for the rest, if any. */
-export function bandBars(results) {
+/**
+ * The per-band chart's bars: the API's top bands, then the ballot's other bands at zero (see
+ * ballotZeros), then one bar for the rest, if any.
+ * @param {object} results the counts as the API sends them (node/src/results.js)
+ * @param {{ bands: { name: string, albums: { album: string }[] }[] } | null} ballot GET /api/ballot, or null
+ */
+export function bandBars(results, ballot = null) {
   const bars = results.bands.map((b) => ({ label: b.band, value: b.votes }));
-  return withOthers(bars, results.otherBands, 'band');
+  const names = (ballot?.bands ?? []).map((b) => b.name);
+  return withOthers(withZeros(bars, names, results.otherBands), results.otherBands, 'band');
 }
 
-/** The per-album chart's bars, labelled "album (band)", then one bar for the rest, if any. */
-export function albumBars(results) {
-  const bars = results.albums.map((a) => ({ label: `${a.album} (${a.band})`, value: a.votes }));
-  return withOthers(bars, results.otherAlbums, 'album');
+/** The per-album chart's bars, labelled "album (band)", as bandBars does the bands. */
+export function albumBars(results, ballot = null) {
+  const label = (album, band) => `${album} (${band})`;
+  const bars = results.albums.map((a) => ({ label: label(a.album, a.band), value: a.votes }));
+  const names = (ballot?.bands ?? []).flatMap((b) => b.albums.map((a) => label(a.album, b.name)));
+  return withOthers(withZeros(bars, names, results.otherAlbums), results.otherAlbums, 'album');
+}
+
+/**
+ * The bars and, in the ballot's order, a zero bar for each ballot name that has none. Only while
+ * the API lists every counted name (no rest): then a name it does not list has no votes; with a
+ * rest, a ballot name may be counted in it, so the rest's bar stands for it instead.
+ */
+function withZeros(bars, ballotLabels, others) {
+  if (others?.count) return bars;
+  const listed = new Set(bars.map((b) => b.label));
+  return [...bars, ...ballotLabels.filter((l) => !listed.has(l)).map((label) => ({ label, value: 0 }))];
 }
 
 function withOthers(bars, others, noun) {

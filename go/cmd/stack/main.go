@@ -82,7 +82,7 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.apiNodeModules, "api-node-modules", "", "the API's node_modules directory (required)")
 	fs.StringVar(&p.web, "web", "", "the webapp's server program (required)")
 	fs.StringVar(&p.webDist, "web-dist", "", "the built webapp, Vite's dist directory (required)")
-	fs.StringVar(&p.ballot, "ballot", "", "the ballot both producers check votes against, proto/ballot.json (required)")
+	fs.StringVar(&p.ballot, "ballot", "", "the ballot both producers check votes against and the API serves, proto/ballot.json (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.

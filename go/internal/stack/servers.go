@@ -98,8 +98,8 @@ type Config struct {
 	// Web is the webapp's server, serving WebDist, the built Vue app (services_web.go).
 	Web     string
 	WebDist string
-	// Ballot is the contest's ballot (proto/ballot.json) both producers check votes against;
-	// empty turns the ballot off.
+	// Ballot is the contest's ballot (proto/ballot.json) both producers check votes against and
+	// the API serves; empty turns the ballot off.
 	Ballot string
 }
 

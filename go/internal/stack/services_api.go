@@ -31,6 +31,8 @@ func (c Config) api() Process {
 			"HOST="+host,
 			"PORT="+strconv.Itoa(c.Ports.API),
 			"LOG_LEVEL=warn",
+			// The ballot the API serves (GET /api/ballot): the file the producers check votes against.
+			"TALLY_BALLOT="+c.ballotSetting(),
 		),
 		Needs: []string{RedisName, MongoName},
 		Addr:  c.APIURL(),

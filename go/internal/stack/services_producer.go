@@ -62,7 +62,8 @@ func (c Config) grpcFront() Process {
 	}
 }
 
-// ballotSetting is TALLY_BALLOT for a producer that can open c.Ballot where it is.
+// ballotSetting is TALLY_BALLOT for a process that can open c.Ballot where it is: the gRPC
+// producer, the API.
 func (c Config) ballotSetting() string {
 	if c.Ballot == "" {
 		return vote.BallotOff

@@ -1,8 +1,27 @@
-import { mount } from '@vue/test-utils';
+import { flushPromises, mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
 
 import App from '../App.vue';
 import { FakeEventSource } from './fakeEventSource.js';
+
+/** A fetch answering GET /api/ballot with ballot, or 404 (no ballot) when it is null. */
+function ballotFetch(ballot) {
+  return async (url) => {
+    expect(url).toBe('/api/ballot');
+    return ballot ? { ok: true, status: 200, json: async () => ballot } : { ok: false, status: 404, json: async () => ({}) };
+  };
+}
+
+function mountApp(ballot = null) {
+  return mount(App, { props: { eventSource: FakeEventSource, fetch: ballotFetch(ballot) } });
+}
+
+const ballot = {
+  bands: [
+    { name: 'Alux Nahual', albums: [{ album: 'Conquista', year: 1982 }, { album: 'Alto al Fuego', year: 1987 }] },
+    { name: 'Viernes Verde', albums: [{ album: 'P.M.', year: 2017 }] },
+  ],
+};
 
 function log(i) {
   return {
@@ -23,7 +42,7 @@ describe('App', () => {
   });
 
   it('shows the streamed logs newest at the bottom, and both charts of the counts', async () => {
-    const wrapper = mount(App, { props: { eventSource: FakeEventSource } });
+    const wrapper = mountApp();
     const source = FakeEventSource.latest();
     expect(source.url).toBe('/api/stream');
     source.emit('open');
@@ -63,7 +82,7 @@ describe('App', () => {
   });
 
   it('keeps the charts bounded: the top rows, one bar for the rest, and applies changes', async () => {
-    const wrapper = mount(App, { props: { eventSource: FakeEventSource } });
+    const wrapper = mountApp();
     const source = FakeEventSource.latest();
     source.emit('open');
     source.emit('results', {
@@ -109,7 +128,7 @@ describe('App', () => {
   });
 
   it('says when the stream is reconnecting and when a store is down', async () => {
-    const wrapper = mount(App, { props: { eventSource: FakeEventSource } });
+    const wrapper = mountApp();
     const source = FakeEventSource.latest();
     source.emit('open');
     source.emit('status', { mongo: 'down', redis: 'up' });
@@ -119,5 +138,73 @@ describe('App', () => {
     expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('reconnecting…');
     const alerts = wrapper.findAll('[role="alert"]').map((a) => a.text());
     expect(alerts).toEqual(['The vote log store is unreachable; showing the last logs received.']);
+  });
+
+  it('shows the ballot bands and albums without votes as zero bars, after the counted ones', async () => {
+    const wrapper = mountApp(ballot);
+    await flushPromises();
+    const source = FakeEventSource.latest();
+    source.emit('open');
+    const bars = (figure) => figure.findAll('li').map((li) => [li.attributes('data-label'), li.attributes('data-value')]);
+    // Before any counts: the whole ballot at zero.
+    let [bands, albums] = wrapper.findAll('figure');
+    expect(bars(bands)).toEqual([
+      ['Alux Nahual', '0'],
+      ['Viernes Verde', '0'],
+    ]);
+
+    // An old ballot's band is counted like any other; the ballot's names without votes follow.
+    source.emit('results', {
+      total: 5,
+      bands: [{ band: 'Alux Nahual', votes: 3 }, { band: 'Old Band', votes: 2 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 3 }, { band: 'Old Band', album: 'Old Album', votes: 2 }],
+      otherBands: { count: 0, votes: 0 },
+      otherAlbums: { count: 0, votes: 0 },
+    });
+    await wrapper.vm.$nextTick();
+    [bands, albums] = wrapper.findAll('figure');
+    expect(bars(bands)).toEqual([
+      ['Alux Nahual', '3'],
+      ['Old Band', '2'],
+      ['Viernes Verde', '0'],
+    ]);
+    expect(bars(albums)).toEqual([
+      ['Conquista (Alux Nahual)', '3'],
+      ['Old Album (Old Band)', '2'],
+      ['Alto al Fuego (Alux Nahual)', '0'],
+      ['P.M. (Viernes Verde)', '0'],
+    ]);
+
+    // With a rest, an unlisted ballot band may be counted in it: no zero bar claims otherwise.
+    source.emit('results', {
+      total: 60005,
+      bands: [{ band: 'Alux Nahual', votes: 3 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 3 }],
+      otherBands: { count: 60000, votes: 60002 },
+      otherAlbums: { count: 60001, votes: 60002 },
+    });
+    await wrapper.vm.$nextTick();
+    [bands] = wrapper.findAll('figure');
+    expect(bars(bands)).toEqual([
+      ['Alux Nahual', '3'],
+      ['60,000 other bands', '60002'],
+    ]);
+  });
+
+  it('shows the counted names alone when the API has no ballot', async () => {
+    const wrapper = mountApp(null);
+    await flushPromises();
+    const source = FakeEventSource.latest();
+    source.emit('open');
+    source.emit('results', {
+      total: 1,
+      bands: [{ band: 'Alux Nahual', votes: 1 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 1 }],
+      otherBands: { count: 0, votes: 0 },
+      otherAlbums: { count: 0, votes: 0 },
+    });
+    await wrapper.vm.$nextTick();
+    const [bands] = wrapper.findAll('figure');
+    expect(bands.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Alux Nahual']);
   });
 });
