@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // keyLayout is proto/redis_keys.json, as far as this test reads it.
@@ -153,7 +155,7 @@ func (r read) checkQuery(layout []keyMatcher, q target) error {
 
 func readJSON(t *testing.T, env string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(runfile(t, env))
+	data, err := os.ReadFile(runfile.Path(t, env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,19 +164,10 @@ func readJSON(t *testing.T, env string, v any) {
 	}
 }
 
-func runfile(t *testing.T, env string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("$%s is not set (run under bazel test)", env)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), p)
-}
-
 // provisionedUID reads the uid of the Redis data source from the provisioning file.
 func provisionedUID(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(runfile(t, "DATASOURCE"))
+	data, err := os.ReadFile(runfile.Path(t, "DATASOURCE"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,3 +141,36 @@ func TestManifestsSetOnlySettingsTheProgramsRead(t *testing.T) {
 		}
 	}
 }
+
+// The Cloud Run API reads the ballot as configuration: TALLY_BALLOT names a file of a volume
+// mounted from the Secret Manager secret tally-ballot (its newest version), which
+// //k8s:cloudrun_deploy writes from proto/ballot.json; no image carries it.
+func TestCloudRunAPIReadsTheBallotFromASecret(t *testing.T) {
+	api := find(t, render(t, "CLOUDRUN_SRCS", nil), "Service", "tally-api")
+	c := container(t, api, "api")
+	path := envValue(c, "TALLY_BALLOT")
+	if !filepath.IsAbs(path) {
+		t.Fatalf("the API's TALLY_BALLOT is %q, want a file path", path)
+	}
+	volume := ""
+	for _, m := range list(c, "volumeMounts") {
+		if str(m, "mountPath") == filepath.Dir(path) {
+			volume = str(m, "name")
+		}
+	}
+	if volume == "" {
+		t.Fatalf("no volume is mounted at %s, the directory of TALLY_BALLOT", filepath.Dir(path))
+	}
+	for _, v := range list(api, "spec", "template", "spec", "volumes") {
+		if str(v, "name") != volume {
+			continue
+		}
+		items := list(v, "secret", "items")
+		if str(v, "secret", "secretName") != "tally-ballot" || len(items) != 1 ||
+			str(items[0], "key") != "latest" || str(items[0], "path") != filepath.Base(path) {
+			t.Errorf("volume %s: %v, want secret tally-ballot's latest version as %s", volume, v, filepath.Base(path))
+		}
+		return
+	}
+	t.Errorf("the API mounts volume %s, which its service does not define", volume)
+}

@@ -14,15 +14,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-func runfilePath(t *testing.T, env string) string {
-	t.Helper()
-	if os.Getenv(env) == "" {
-		t.Fatalf("$%s is not set (run under bazel test)", env)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv(env))
-}
+	"github.com/tally-voting/tally/go/test/runfile"
+)
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
@@ -76,7 +70,7 @@ func find(t *testing.T, objs []obj, kind, name string) obj {
 // settings changed by edit, every image of ours at a fixed digest.
 func render(t *testing.T, env string, edit func(*Settings)) []obj {
 	t.Helper()
-	settings, err := LoadSettings(runfilePath(t, "SETTINGS"))
+	settings, err := LoadSettings(runfile.Path(t, "SETTINGS"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +82,7 @@ func render(t *testing.T, env string, edit func(*Settings)) []obj {
 	}
 	cfg := Config{Digests: map[string]string{}}
 	cfg.Values.Settings = settings
-	if cfg.Values.Redis.Users, err = RedisUsers(runfilePath(t, "REDIS_KEYS")); err != nil {
+	if cfg.Values.Redis.Users, err = RedisUsers(runfile.Path(t, "REDIS_KEYS")); err != nil {
 		t.Fatal(err)
 	}
 	for _, kv := range os.Environ() {
@@ -294,7 +288,7 @@ func TestRedisUsersFollowTheKeyLayout(t *testing.T) {
 			Readers          []string
 		}
 	}
-	if err := json.Unmarshal([]byte(readFile(t, runfilePath(t, "REDIS_KEYS"))), &layout); err != nil {
+	if err := json.Unmarshal([]byte(readFile(t, runfile.Path(t, "REDIS_KEYS"))), &layout); err != nil {
 		t.Fatal(err)
 	}
 	redis := find(t, render(t, "MANIFEST_SRCS", nil), "StatefulSet", "redis")
@@ -440,7 +434,7 @@ func TestKafkaReplicationFollowsTheBrokers(t *testing.T) {
 }
 
 func TestSettingsThatCannotWorkAreRefused(t *testing.T) {
-	good, err := LoadSettings(runfilePath(t, "SETTINGS"))
+	good, err := LoadSettings(runfile.Path(t, "SETTINGS"))
 	if err != nil {
 		t.Fatalf("the repository's settings: %v", err)
 	}
@@ -460,7 +454,7 @@ func TestSettingsThatCannotWorkAreRefused(t *testing.T) {
 		}
 	}
 	typo := filepath.Join(t.TempDir(), "settings.yaml")
-	if err := os.WriteFile(typo, []byte(readFile(t, runfilePath(t, "SETTINGS"))+"kafka_brokers: 3\n"), 0o644); err != nil {
+	if err := os.WriteFile(typo, []byte(readFile(t, runfile.Path(t, "SETTINGS"))+"kafka_brokers: 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadSettings(typo); err == nil || !strings.Contains(err.Error(), "kafka_brokers") {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // The test cluster accepts NetworkPolicies but does not enforce them, so this test computes what
@@ -201,7 +203,7 @@ func (c cluster) admits(from, to endpoint, proto string, port int) bool {
 func TestNetworkPoliciesAdmitWhatTallyNeedsAndNothingElse(t *testing.T) {
 	objs := render(t, "MANIFEST_SRCS", nil)
 	c := newCluster(t, objs)
-	settings, err := LoadSettings(runfilePath(t, "SETTINGS"))
+	settings, err := LoadSettings(runfile.Path(t, "SETTINGS"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -84,9 +86,9 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 	}
 	d := write("consumer.digest", digest+"\n")
 	m := write("m.yaml", "image: consumer\n")
-	settings := write("settings.yaml", strings.Replace(readFile(t, runfilePath(t, "SETTINGS")), "registry: docker.io", "registry: r.test", 1))
+	settings := write("settings.yaml", strings.Replace(readFile(t, runfile.Path(t, "SETTINGS")), "registry: docker.io", "registry: r.test", 1))
 	settings = write("settings.yaml", strings.Replace(readFile(t, settings), "repository: tally", "repository: p", 1))
-	keys := runfilePath(t, "REDIS_KEYS")
+	keys := runfile.Path(t, "REDIS_KEYS")
 	out, refs := filepath.Join(dir, "out.yaml"), filepath.Join(dir, "refs.txt")
 	err := run([]string{"--settings", settings, "--redis-keys", keys, "--digest", "consumer=" + d,
 		"--out", out, "--refs", refs, m})

@@ -14,24 +14,18 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-func runfile(t *testing.T, env string) string {
-	t.Helper()
-	if os.Getenv(env) == "" {
-		t.Fatalf("$%s is not set (run under bazel test)", env)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv(env))
-}
+	"github.com/tally-voting/tally/go/test/runfile"
+)
 
 // release is the shared copy of Strimzi's install files: the real release, as tests get it.
 func release(t *testing.T) (Pin, string) {
 	t.Helper()
-	pin, err := ReadPin(runfile(t, "PIN"))
+	pin, err := ReadPin(runfile.Path(t, "PIN"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := runfile(t, "STRIMZI_INSTALL")
+	dir := runfile.Path(t, "STRIMZI_INSTALL")
 	if _, err := os.Stat(filepath.Join(dir, "MISSING")); err == nil {
 		why, _ := os.ReadFile(filepath.Join(dir, "MISSING"))
 		t.Fatalf("no Strimzi install files: %s", why)

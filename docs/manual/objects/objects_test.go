@@ -2,9 +2,10 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 const fixture = `
@@ -141,22 +142,13 @@ func TestReplaceKeepsTheRest(t *testing.T) {
 	}
 }
 
-func runfile(t *testing.T, env string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("$%s is not set (run under bazel test)", env)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), p)
-}
-
 // The committed manual's section is what the rendered manifests give now.
 func TestManualMatchesRenderedManifests(t *testing.T) {
-	manual, err := os.ReadFile(runfile(t, "MANUAL"))
+	manual, err := os.ReadFile(runfile.Path(t, "MANUAL"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := Update(string(manual), runfile(t, "MANIFESTS"), runfile(t, "CLOUDRUN"))
+	fresh, err := Update(string(manual), runfile.Path(t, "MANIFESTS"), runfile.Path(t, "CLOUDRUN"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,16 +25,8 @@ import (
 
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/kubecluster"
+	"github.com/tally-voting/tally/go/test/runfile"
 )
-
-func runfile(t *testing.T, env string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		t.Fatalf("$%s is not set (run under bazel test)", env)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), p)
-}
 
 type cluster struct {
 	t    *testing.T
@@ -89,9 +81,9 @@ func tail(s string, n int) string {
 // rendered manifests, with Strimzi's released install files from the shared folder.
 func (k *cluster) apply(mode string, r rendered, extra ...string) string {
 	k.t.Helper()
-	args := append([]string{runfile(k.t, "APPLY"), mode, r.manifests, r.refs, runfile(k.t, "PUSH"),
-		runfile(k.t, "STRIMZI"), runfile(k.t, "STRIMZI_PIN"),
-		"--kubeconfig", k.c.Kubeconfig, "--strimzi-install", runfile(k.t, "STRIMZI_INSTALL")}, extra...)
+	args := append([]string{runfile.Path(k.t, "APPLY"), mode, r.manifests, r.refs, runfile.Path(k.t, "PUSH"),
+		runfile.Path(k.t, "STRIMZI"), runfile.Path(k.t, "STRIMZI_PIN"),
+		"--kubeconfig", k.c.Kubeconfig, "--strimzi-install", runfile.Path(k.t, "STRIMZI_INSTALL")}, extra...)
 	out, err := exec.CommandContext(k.ctx, "bash", args...).CombinedOutput()
 	if err != nil {
 		k.t.Fatalf("k8s/apply.sh %s: %v\n%s", mode, err, out)
@@ -233,7 +225,7 @@ func TestApply(t *testing.T) {
 	k := startCluster(t, ctx)
 	// GKE's own kinds (ManagedCertificate, FrontendConfig, BackendConfig) exist on every GKE
 	// cluster; here, stand-in CRDs that accept any content (render_test checks the content).
-	if err := k.c.InstallCRDs(ctx, runfile(t, "GKE_CRDS")); err != nil {
+	if err := k.c.InstallCRDs(ctx, runfile.Path(t, "GKE_CRDS")); err != nil {
 		t.Fatal(err)
 	}
 	// The StatefulSets' claims (Redis, MongoDB's members): a real cluster's StorageClass makes volumes.
@@ -243,7 +235,7 @@ func TestApply(t *testing.T) {
 
 	// What //k8s:apply does, pushing to a registry on loopback instead of Docker Hub.
 	registry := startRegistry(t)
-	r := forRegistry(t, rendered{runfile(t, "MANIFESTS"), runfile(t, "REFS")}, registry)
+	r := forRegistry(t, rendered{runfile.Path(t, "MANIFESTS"), runfile.Path(t, "REFS")}, registry)
 
 	renderedObjects, err := os.ReadFile(r.manifests)
 	if err != nil {
