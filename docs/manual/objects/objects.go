@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,19 @@ type object struct {
 	Kind       string    `yaml:"kind"`
 	Metadata   meta      `yaml:"metadata"`
 	Spec       yaml.Node `yaml:"spec"`
+	// Data is a ConfigMap's: the ballot's table is read from the one the producers mount.
+	Data map[string]string `yaml:"data"`
+}
+
+// ballot is proto/ballot.json as the rendered ConfigMap ballot carries it.
+type ballot struct {
+	Bands []struct {
+		Name   string `json:"name"`
+		Albums []struct {
+			Album string `json:"album"`
+			Year  int    `json:"year"`
+		} `json:"albums"`
+	} `json:"bands"`
 }
 
 type container struct {
@@ -196,6 +210,7 @@ func Section(cluster, cloudRun []object) (string, error) {
 	hpas := table{heading: "HorizontalPodAutoscaler", header: []string{"namespace", "nombre", "escala", "réplicas", "métrica"}}
 	ingresses := table{heading: "Ingress", header: []string{"namespace", "nombre", "host", "ruta", "Service:puerto"}}
 	kafka := table{heading: "Kafka (recursos de Strimzi)", header: []string{"namespace", "nombre", "tipo", "detalle"}}
+	ballots := table{heading: "La papeleta (ConfigMap ballot, de proto/ballot.json)", header: []string{"banda", "álbumes (año)"}}
 	runs := table{heading: "Cloud Run", header: []string{"servicio", "contenedores (imagen sin digest)", "instancias", "concurrencia", "tiempo máximo", "salida a la VPC"}}
 	others := map[string]int{}
 	hpaOf := map[string]string{}
@@ -297,6 +312,22 @@ func Section(cluster, cloudRun []object) (string, error) {
 				return "", fmt.Errorf("%s: %w", where, err)
 			}
 			kafka.rows = append(kafka.rows, []string{ns, name, o.Kind, s.detail(o.Kind)})
+		case "ConfigMap":
+			others[o.Kind]++
+			if o.Metadata.Name != "ballot" {
+				continue
+			}
+			var b ballot
+			if err := json.Unmarshal([]byte(o.Data["ballot.json"]), &b); err != nil {
+				return "", fmt.Errorf("%s: ballot.json: %w", where, err)
+			}
+			for _, band := range b.Bands {
+				var albums []string
+				for _, a := range band.Albums {
+					albums = append(albums, fmt.Sprintf("%s (%d)", a.Album, a.Year))
+				}
+				ballots.rows = append(ballots.rows, []string{band.Name, strings.Join(albums, "; ")})
+			}
 		default:
 			others[o.Kind]++
 		}
@@ -327,7 +358,7 @@ func Section(cluster, cloudRun []object) (string, error) {
 			strconv.Itoa(s.Template.Spec.ContainerConcurrency), timeout, code(egress)})
 	}
 	var b bytes.Buffer
-	for _, t := range []*table{&workloads, &services, &hpas, &ingresses, &kafka, &runs} {
+	for _, t := range []*table{&workloads, &services, &hpas, &ingresses, &kafka, &runs, &ballots} {
 		t.write(&b)
 	}
 	if len(others) > 0 {

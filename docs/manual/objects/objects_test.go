@@ -67,6 +67,12 @@ spec: {topicName: votes.dlq, partitions: 1, replicas: 1}
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: consumer, namespace: tally}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ballot, namespace: tally}
+data:
+  ballot.json: '{"bands": [{"name": "Alux Nahual", "albums": [{"album": "Conquista", "year": 1982}, {"album": "Alto al Fuego", "year": 1987}]}]}'
 `
 
 const cloudRunFixture = `
@@ -109,7 +115,9 @@ func TestSectionRows(t *testing.T) {
 		"| `tally` | `tally` | `grpc.tally.example` | `/votes` | `grpc-producer:http` |",
 		"| `tally-kafka` | `votes-dlq` | KafkaTopic | tópico `votes.dlq`: 1 particiones, 1 réplica(s) |",
 		"| `tally-api` | api: `docker.io/tally/api` | 1–5 | 200 | 3600 s | `private-ranges-only` |",
-		"Además, los manifiestos crean: 1 ServiceAccount.",
+		// The ballot as the producers get it, from its ConfigMap.
+		"| Alux Nahual | Conquista (1982); Alto al Fuego (1987) |",
+		"Además, los manifiestos crean: 1 ConfigMap, 1 ServiceAccount.",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("section lacks\n%s\nin\n%s", want, got)
