@@ -1,5 +1,6 @@
 // Builds the app over in-memory stores for unit tests; the integration tests
 // (test/integration/) run the same app over real MongoDB and Redis.
+import net from 'node:net';
 import { after } from 'node:test';
 
 import { buildApp } from '../src/app.js';
@@ -91,4 +92,13 @@ export function eventReader(response) {
     },
     cancel: () => reader.cancel(),
   };
+}
+
+/** A TCP port nothing listens on at the moment of asking. */
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

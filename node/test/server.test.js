@@ -2,16 +2,9 @@
 // and SIGTERM stops it cleanly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { test } from 'node:test';
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from './helper.js';
 
 test('node src/server.js serves from its settings, then exits 0 on SIGTERM', async (t) => {
   const port = await freePort();

@@ -3,10 +3,12 @@
 // the API and the webapp's server, and sets their URLs. Headless Chromium (the toolchain's
 // /usr/bin/chromium, driven by playwright-core; nothing is downloaded) loads the page through the
 // real proxy and checks the last 20 logs and both charts against what was sent, then sends one
-// more vote and watches the page update over the event stream without a reload. Screenshots go
+// more vote and watches the page update over the event stream without a reload. The stack gives
+// the API the contest's ballot (proto/ballot.json): its bands and albums without votes show as
+// zero bars after the counted ones. Screenshots go
 // to $TEST_UNDECLARED_OUTPUTS_DIR (bazel-testlogs/vue/e2e_test/test.outputs/).
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -27,6 +29,11 @@ const ALBUMS = [
   { name: 'Bohemia Suburbana', album: 'Sombras en el Jardín', year: 1993, votes: 9 },
 ];
 const TOTAL = ALBUMS.reduce((n, a) => n + a.votes, 0);
+
+// The ballot the stack gives the producers and the API.
+const BALLOT = JSON.parse(readFileSync(new URL('../proto/ballot.json', import.meta.url), 'utf8'));
+// A band on the ballot that no vote here names.
+const UNVOTED_BAND = 'Viernes Verde';
 
 async function vote(producer, { name, album, year }, rank) {
   const res = await fetch(`${producer}/votes`, {
@@ -97,21 +104,41 @@ async function pageState(page) {
   });
 }
 
-function expectedCharts() {
+/** The charts for these votes: the counted names, most votes first, then the ballot's others at 0. */
+function expectedCharts(albums = ALBUMS) {
   const bands = new Map();
-  for (const a of ALBUMS) bands.set(a.name, (bands.get(a.name) ?? 0) + a.votes);
+  for (const a of albums) bands.set(a.name, (bands.get(a.name) ?? 0) + a.votes);
+  const counted = [...bands].sort((x, y) => y[1] - x[1]).map(([band, votes]) => [band, votes, `${votes} votes`]);
+  const countedAlbums = [...albums]
+    .sort((x, y) => y.votes - x.votes)
+    .map((a) => [`${a.album} (${a.name})`, a.votes, `${a.votes} votes`]);
+  const zero = (label) => [label, 0, '0 votes'];
+  const unlisted = (rows) => (label) => !rows.some((r) => r[0] === label);
   return {
-    bands: [...bands].sort((x, y) => y[1] - x[1]).map(([band, votes]) => [band, votes, `${votes} votes`]),
-    albums: [...ALBUMS]
-      .sort((x, y) => y.votes - x.votes)
-      .map((a) => [`${a.album} (${a.name})`, a.votes, `${a.votes} votes`]),
+    bands: [...counted, ...BALLOT.bands.map((b) => b.name).filter(unlisted(counted)).map(zero)],
+    albums: [
+      ...countedAlbums,
+      ...BALLOT.bands
+        .flatMap((b) => b.albums.map((a) => `${a.album} (${b.name})`))
+        .filter(unlisted(countedAlbums))
+        .map(zero),
+    ],
   };
+}
+
+/** Waits until the page has the ballot (a zero bar for a band without votes). */
+async function waitForBallot(page) {
+  await page.waitForFunction(
+    (band) => document.querySelector(`figure[aria-label="Votes per band"] li[data-label="${band}"]`),
+    UNVOTED_BAND,
+  );
 }
 
 test('the page shows the last 20 logs and both charts with the counted votes, then updates live', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(env.WEB_URL);
   await page.waitForFunction(() => document.querySelectorAll('[role="log"] li').length === 20);
+  await waitForBallot(page);
 
   // The page's 20 lines are the API's newest 20, oldest first (newest at the bottom).
   const api = await (await fetch(`${env.API_URL}/api/logs?limit=20`)).json();
@@ -128,6 +155,11 @@ test('the page shows the last 20 logs and both charts with the counted votes, th
   const want = expectedCharts();
   assert.deepEqual(shown.bands, want.bands);
   assert.deepEqual(shown.albums, want.albums);
+  assert.deepEqual(
+    shown.bands.find(([band]) => band === UNVOTED_BAND),
+    [UNVOTED_BAND, 0, '0 votes'],
+    'a ballot band without votes is a zero bar',
+  );
   await page.screenshot({ path: join(outputs, 'webapp-desktop.png'), fullPage: true });
 
   // One more vote, with the page open: it arrives over the stream, no reload.
@@ -140,7 +172,9 @@ test('the page shows the last 20 logs and both charts with the counted votes, th
   await page.waitForFunction((n) => document.querySelector('[data-testid="total"]')?.textContent === n, `${TOTAL + 1} votes counted`);
   shown = await pageState(page);
   assert.equal(shown.lines.length, 20);
-  assert.deepEqual(shown.bands, [
+  const now = ALBUMS.map((a, i) => (i === 2 ? { ...a, votes: a.votes + 1 } : a));
+  assert.deepEqual(shown.bands, expectedCharts(now).bands);
+  assert.deepEqual(shown.bands.slice(0, 2), [
     ['Alux Nahual', 21, '21 votes'],
     ['Bohemia Suburbana', 10, '10 votes'],
   ]);
@@ -151,11 +185,12 @@ test('at 375 px wide everything fits without sideways scrolling', async () => {
   const page = await browser.newPage({ viewport: { width: 375, height: 812 }, isMobile: true });
   await page.goto(env.WEB_URL);
   await page.waitForFunction(() => document.querySelectorAll('[role="log"] li').length === 20);
-  await page.waitForFunction(() => document.querySelectorAll('figure li').length > 0);
+  await waitForBallot(page);
   const shown = await pageState(page);
   assert.ok(shown.scrollWidth <= 375, `the page is ${shown.scrollWidth} px wide at a 375 px viewport`);
-  assert.equal(shown.bands.length, 2);
-  assert.equal(shown.albums.length, 3);
+  // Every vote here is on the ballot, so the charts have one bar per ballot band and album.
+  assert.equal(shown.bands.length, BALLOT.bands.length);
+  assert.equal(shown.albums.length, BALLOT.bands.flatMap((b) => b.albums).length);
   await page.screenshot({ path: join(outputs, 'webapp-375px.png'), fullPage: true });
   await page.close();
 });

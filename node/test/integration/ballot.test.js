@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { freePort } from '../helper.js';
 
 for (const name of ['MONGO_URL', 'REDIS_URL']) {
   if (!process.env[name]) throw new Error(`${name} is not set: run this test with tools/bazel test //node:integration_test`);
@@ -16,14 +17,6 @@ for (const name of ['MONGO_URL', 'REDIS_URL']) {
 
 const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url));
 const BALLOT_FILE = fileURLToPath(new URL('../../proto/ballot.json', import.meta.url));
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Runs the API with TALLY_BALLOT=ballot; exited resolves to { code, stderr } when it ends. */
 async function startAPI(ballot) {
