@@ -6,18 +6,20 @@
 #
 # 1. pushes the images (as //k8s:apply does);
 # 2. writes the API's connection strings into Secret Manager (tally-redis-url, tally-mongo-url:
-#    the read-only users api, at the addresses of redis-internal and mongodb-internal), readable
-#    by the API's service account only;
-# 3. deploys tally-api with `gcloud run services replace`, lets only the webapp's service
-#    account invoke it, and writes its URL into tally-api-url for the webapp;
+#    the read-only users api, at the addresses of redis-internal and mongodb-internal) and the
+#    ballot (tally-ballot: proto/ballot.json, which the service mounts as a file), readable by
+#    the API's service account only;
+# 3. deploys tally-api with `gcloud run services replace` (its revision marked with the ballot's
+#    sha256, so a changed ballot makes a new revision), lets only the webapp's service account
+#    invoke it, and writes its URL into tally-api-url for the webapp;
 # 4. deploys tally-web the same way and lets anyone invoke it; prints its URL.
 # The project and region are those of the rendered services (k8s/settings.yaml). Needs gcloud,
 # logged in to that project (docs/deploy-gke.md); it is not in the toolchain, so this runs
 # gcloud from the PATH.
 set -euo pipefail
 
-services=$1 refs=$2 push=$3
-shift 3
+services=$1 refs=$2 push=$3 ballot=$4
+shift 4
 
 kubectl_args=() skip_push=false
 while (($#)); do
@@ -27,7 +29,7 @@ while (($#)); do
     --kubeconfig) kubectl_args+=(--kubeconfig "$2"); shift 2 ;;
     --kubeconfig=*) kubectl_args+=("$1"); shift ;;
     --skip-push) skip_push=true; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     *) echo "cloudrun: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +43,7 @@ command -v gcloud >/dev/null ||
 RUNFILES_DIR=$(cd "${RUNFILES_DIR:-$0.runfiles}" && pwd)
 export RUNFILES_DIR
 resolve() { [[ $1 == /* ]] && echo "$1" || echo "$RUNFILES_DIR/_main/$1"; }
-services=$(resolve "$services") refs=$(resolve "$refs") push=$(resolve "$push")
+services=$(resolve "$services") refs=$(resolve "$refs") push=$(resolve "$push") ballot=$(resolve "$ballot")
 [[ -n ${BUILD_WORKING_DIRECTORY:-} ]] && cd "$BUILD_WORKING_DIRECTORY"
 
 k() { kubectl "${kubectl_args[@]}" "$@"; }
@@ -94,8 +96,18 @@ printf 'redis://api:%s@%s:6379' "$(urlencode "$(password redis-api)")" "$(addres
 printf 'mongodb://api:%s@%s:27017/?authSource=admin&directConnection=true&readPreference=secondaryPreferred' \
   "$(urlencode "$(password mongodb-api)")" "$(address mongodb-internal)" | put_secret tally-mongo-url "$api_account"
 
+put_secret tally-ballot "$api_account" <"$ballot"
+# The secret is read when an instance starts; a new annotation value makes a new revision, whose
+# instances read the new ballot.
+ballot_sum=$(sha256sum "$ballot" | cut -d' ' -f1)
+awk -v sum="$ballot_sum" '
+  { print }
+  /^      annotations:$/ && !done { print "        tally/ballot-sha256: \"" sum "\""; done = 1 }
+' "$work/api.yaml" >"$work/api-ballot.yaml"
+grep -q "tally/ballot-sha256: \"$ballot_sum\"" "$work/api-ballot.yaml" || die "$services: tally-api has no revision annotations to mark the ballot in"
+
 log "deploying tally-api"
-g run services replace "$work/api.yaml" --region "$region" >/dev/null
+g run services replace "$work/api-ballot.yaml" --region "$region" >/dev/null
 g run services add-iam-policy-binding tally-api --region "$region" \
   --member "serviceAccount:$web_account" --role roles/run.invoker >/dev/null
 api_url=$(g run services describe tally-api --region "$region" --format 'value(status.url)')
