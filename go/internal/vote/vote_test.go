@@ -166,20 +166,58 @@ func TestCheckID(t *testing.T) {
 	}
 }
 
-func TestParseBallotRefusesBallotsNoVoteMatches(t *testing.T) {
-	for _, tc := range []struct{ name, json string }{
-		{"no bands", `{"bands":[]}`},
-		{"unknown field", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000}]}],"extra":1}`},
-		{"untrimmed band", `{"bands":[{"name":" a","albums":[{"album":"b","year":2000}]}]}`},
-		{"empty album", `{"bands":[{"name":"a","albums":[{"album":"","year":2000}]}]}`},
-		{"band twice", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000}]},{"name":"a","albums":[{"album":"c","year":2000}]}]}`},
-		{"album twice", `{"bands":[{"name":"a","albums":[{"album":"b","year":2000},{"album":"b","year":2001}]}]}`},
-		{"no albums", `{"bands":[{"name":"a","albums":[]}]}`},
-		{"year before 1900", `{"bands":[{"name":"a","albums":[{"album":"b","year":1899}]}]}`},
-	} {
-		if _, err := ParseBallot([]byte(tc.json)); err == nil {
-			t.Errorf("%s: ParseBallot accepted %s", tc.name, tc.json)
-		}
+// ballotCasesFile is the shared table of ballot files; the Wasm producer and the API run it too.
+type ballotCasesFile struct {
+	Cases []struct {
+		Description string          `json:"description"`
+		Ballot      json.RawMessage `json:"ballot"`
+		Text        *string         `json:"text"`
+		Valid       bool            `json:"valid"`
+		Path        string          `json:"path"`
+	} `json:"cases"`
+}
+
+// TestParseBallotSharedCases runs every case of proto/ballot_cases.json: the same verdict, and for a
+// refused file the same path, as the other implementations.
+func TestParseBallotSharedCases(t *testing.T) {
+	data, err := os.ReadFile("../../../proto/ballot_cases.json")
+	if err != nil {
+		t.Fatalf("read shared ballot cases: %v", err)
+	}
+	var f ballotCasesFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("parse shared ballot cases: %v", err)
+	}
+	if len(f.Cases) == 0 {
+		t.Fatal("shared ballot cases file has no cases")
+	}
+	for _, c := range f.Cases {
+		t.Run(c.Description, func(t *testing.T) {
+			file := []byte(c.Ballot)
+			if c.Text != nil {
+				file = []byte(*c.Text)
+			}
+			_, err := ParseBallot(file)
+			if c.Valid {
+				if err != nil {
+					t.Fatalf("ParseBallot() error = %v, want valid", err)
+				}
+				return
+			}
+			var be *BallotError
+			if !errors.As(err, &be) {
+				t.Fatalf("ParseBallot() error = %v, want a BallotError at %q", err, c.Path)
+			}
+			if be.Path != c.Path {
+				t.Fatalf("ParseBallot() error = %v, want path %q", err, c.Path)
+			}
+		})
+	}
+}
+
+func TestLoadBallot(t *testing.T) {
+	if _, err := LoadBallot("../../../proto/ballot.json"); err != nil {
+		t.Errorf("proto/ballot.json: %v", err)
 	}
 	if b, err := LoadBallot(BallotOff); b != nil || err != nil {
 		t.Errorf("LoadBallot(off) = %v, %v; want no ballot", b, err)

@@ -62,7 +62,7 @@ impl fmt::Display for Report {
 /// Reads and runs the table; `Err` means the table or the ballot could not be read.
 fn run_file(path: &str, ballot: &str) -> Result<Report, String> {
     let ballot = std::fs::read(ballot).map_err(|err| format!("{ballot}: {err}"))?;
-    let ballot = Ballot::parse(&ballot)?;
+    let ballot = Ballot::parse(&ballot).map_err(|err| err.to_string())?;
     let table = std::fs::read(path).map_err(|err| err.to_string())?;
     let table = json::parse(&table).map_err(|err| err.to_string())?;
     let clock_year = table

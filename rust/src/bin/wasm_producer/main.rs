@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
         None => None,
         Some(path) => match std::fs::read(path)
             .map_err(|e| e.to_string())
-            .and_then(|b| tally::vote::Ballot::parse(&b))
+            .and_then(|b| tally::vote::Ballot::parse(&b).map_err(|e| e.to_string()))
         {
             Ok(ballot) => Some(ballot),
             Err(err) => {
