@@ -9,6 +9,8 @@ export const BALLOT_OFF = 'off';
 /** The vote rules' limits a ballot's names and years must fit (docs/api.md). */
 const TEXT_MAX_CHARS = 100;
 const YEAR_MIN = 1900;
+/** The vote's year is an int32 (proto/vote/v1/vote.proto). */
+const YEAR_MAX = 2 ** 31 - 1;
 
 /**
  * @typedef {{ bands: { name: string, albums: { album: string, year: number }[] }[] }} Ballot
@@ -35,43 +37,57 @@ export function loadBallot(path) {
   }
 }
 
+/** A ballot file's first broken rule; path names the value (proto/ballot_cases.json's paths). */
+export class BallotError extends Error {
+  /**
+   * @param {string} path "" for the file as a whole, else e.g. bands[1].albums[0].year
+   * @param {string} reason
+   */
+  constructor(path, reason) {
+    super(path === '' ? reason : `${path}: ${reason}`);
+    this.name = 'BallotError';
+    this.path = path;
+  }
+}
+
 /**
- * Checks a ballot in proto/ballot.json's shape: no unknown fields, at least one band, every band
- * with at least one album, names trimmed and 1 to 100 characters, none listed twice, years
- * integers from 1900 on. Returns the bands alone (the description is for people).
+ * Checks a ballot in proto/ballot.json's shape by the rules of proto/ballot_cases.json (the
+ * producers run the same table): only the known fields, at least one band, every band with at
+ * least one album, names trimmed and 1 to 100 characters, none listed twice, years whole numbers
+ * from 1900 to the largest int32. Returns the bands alone (the description is for people).
  * @param {string} text
  * @returns {Ballot}
+ * @throws {BallotError} naming the first value that breaks a rule
  */
 export function parseBallot(text) {
   let file;
   try {
     file = JSON.parse(text);
   } catch (err) {
-    throw new Error(`decode: ${err.message}`);
+    throw new BallotError('', `is not JSON: ${err.message}`);
   }
-  onlyKeys(file, ['description', 'bands'], 'the ballot');
-  if (file.description !== undefined && typeof file.description !== 'string') {
-    throw new Error('description must be a string');
+  onlyKeys(file, ['description', 'bands'], '');
+  if ('description' in file && typeof file.description !== 'string') {
+    throw new BallotError('description', 'must be a string');
   }
-  if (!Array.isArray(file.bands) || file.bands.length === 0) throw new Error('no bands');
   const seen = new Set();
-  const bands = file.bands.map((band) => {
-    onlyKeys(band, ['name', 'albums'], 'a band');
-    checkText(band.name, `band ${JSON.stringify(band.name)}`);
-    if (seen.has(band.name)) throw new Error(`band ${JSON.stringify(band.name)} is listed twice`);
+  const bands = nonEmptyArray(file.bands, 'bands').map((band, i) => {
+    const path = `bands[${i}]`;
+    onlyKeys(band, ['name', 'albums'], path);
+    checkText(band.name, `${path}.name`);
+    if (seen.has(band.name)) throw new BallotError(`${path}.name`, `band ${JSON.stringify(band.name)} is listed twice`);
     seen.add(band.name);
-    if (!Array.isArray(band.albums) || band.albums.length === 0) {
-      throw new Error(`band ${JSON.stringify(band.name)} has no albums`);
-    }
     const titles = new Set();
-    const albums = band.albums.map((a) => {
-      const where = `album ${JSON.stringify(a?.album)} of ${JSON.stringify(band.name)}`;
+    const albums = nonEmptyArray(band.albums, `${path}.albums`).map((a, j) => {
+      const where = `${path}.albums[${j}]`;
       onlyKeys(a, ['album', 'year'], where);
-      checkText(a.album, where);
-      if (titles.has(a.album)) throw new Error(`${where} is listed twice`);
+      checkText(a.album, `${where}.album`);
+      if (titles.has(a.album)) {
+        throw new BallotError(`${where}.album`, `album ${JSON.stringify(a.album)} is listed twice under this band`);
+      }
       titles.add(a.album);
-      if (!Number.isInteger(a.year) || a.year < YEAR_MIN) {
-        throw new Error(`${where}: year ${JSON.stringify(a.year)} is not an integer from ${YEAR_MIN} on`);
+      if (!Number.isInteger(a.year) || a.year < YEAR_MIN || a.year > YEAR_MAX) {
+        throw new BallotError(`${where}.year`, `must be a whole number from ${YEAR_MIN} to ${YEAR_MAX}`);
       }
       return { album: a.album, year: a.year };
     });
@@ -80,19 +96,40 @@ export function parseBallot(text) {
   return { bands };
 }
 
-function onlyKeys(value, keys, what) {
+/** An object with only the given keys; an unknown one is named by its path, the first in code-point order. */
+function onlyKeys(value, keys, path) {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new Error(`${what} must be an object`);
+    throw new BallotError(path, 'must be an object');
   }
-  const unknown = Object.keys(value).find((k) => !keys.includes(k));
-  if (unknown !== undefined) throw new Error(`${what} has an unknown field ${JSON.stringify(unknown)}`);
+  const unknown = Object.keys(value)
+    .filter((k) => !keys.includes(k))
+    .sort(byCodePoints)[0];
+  if (unknown !== undefined) throw new BallotError(path === '' ? unknown : `${path}.${unknown}`, 'is not a known field');
 }
 
+/** Code-point order, which is UTF-8 byte order (Go's and Rust's); a plain sort compares UTF-16 units. */
+function byCodePoints(a, b) {
+  const x = [...a].map((c) => c.codePointAt(0));
+  const y = [...b].map((c) => c.codePointAt(0));
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+function nonEmptyArray(value, path) {
+  if (!Array.isArray(value) || value.length === 0) throw new BallotError(path, 'must be a non-empty array');
+  return value;
+}
+
+/**
+ * Unicode White_Space, what the producers trim from a vote's text (Go's strings.TrimSpace, Rust's
+ * str::trim). Not JavaScript's trim, which also strips U+FEFF and keeps U+0085.
+ */
+const EDGE_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+
 /** A name must be what a vote's text becomes after the format rules: trimmed, 1 to 100 characters. */
-function checkText(value, what) {
-  if (typeof value !== 'string') throw new Error(`${what} must be a string`);
-  if (value.trim() !== value) throw new Error(`${what} has leading or trailing space`);
-  const chars = [...value].length;
-  if (chars === 0) throw new Error(`${what} must not be empty`);
-  if (chars > TEXT_MAX_CHARS) throw new Error(`${what} must be at most ${TEXT_MAX_CHARS} characters`);
+function checkText(value, path) {
+  if (typeof value !== 'string') throw new BallotError(path, 'must be a string');
+  if (value === '') throw new BallotError(path, 'must not be empty');
+  if (EDGE_SPACE.test(value)) throw new BallotError(path, 'has leading or trailing space');
+  if ([...value].length > TEXT_MAX_CHARS) throw new BallotError(path, `must be at most ${TEXT_MAX_CHARS} characters`);
 }

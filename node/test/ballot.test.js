@@ -1,5 +1,5 @@
-// The API's ballot reader against the contract, proto/ballot.json, and against the malformed
-// ballots the producers refuse at start (go/internal/vote/ballot.go's rules).
+// The API's ballot reader against the contract, proto/ballot.json, and against the shared table of
+// ballot files the producers run too (proto/ballot_cases.json).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { BALLOT_OFF, loadBallot, parseBallot } from '../src/ballot.js';
+import { BALLOT_OFF, BallotError, loadBallot, parseBallot } from '../src/ballot.js';
 import { appWithFakes } from './helper.js';
 
 const BALLOT_FILE = fileURLToPath(new URL('../proto/ballot.json', import.meta.url));
@@ -21,38 +21,29 @@ test('unset, empty or off is no ballot', () => {
   for (const path of [undefined, '', BALLOT_OFF]) assert.equal(loadBallot(path), null);
 });
 
-const band = (name, albums = [{ album: 'A', year: 1990 }]) => ({ name, albums });
-const malformed = {
-  'not JSON': ['{"bands": [', /: decode: /],
-  'no bands': [{ bands: [] }, /: no bands$/],
-  'bands missing': [{ description: 'x' }, /: no bands$/],
-  'an unknown top-level field': [{ bands: [band('B')], band: [] }, /unknown field "band"/],
-  'an unknown band field': [{ bands: [{ ...band('B'), year: 1 }] }, /unknown field "year"/],
-  'an unknown album field': [{ bands: [band('B', [{ album: 'A', year: 1990, rank: 1 }])] }, /unknown field "rank"/],
-  'a band without albums': [{ bands: [band('B', [])] }, /band "B" has no albums/],
-  'a band listed twice': [{ bands: [band('B'), band('B')] }, /band "B" is listed twice/],
-  'an untrimmed band': [{ bands: [band(' B')] }, /band " B" has leading or trailing space/],
-  'an empty band name': [{ bands: [band('')] }, /must not be empty/],
-  'a band name over 100 characters': [{ bands: [band('x'.repeat(101))] }, /at most 100 characters/],
-  'a band name that is not text': [{ bands: [band(7)] }, /must be a string/],
-  'an album listed twice': [{ bands: [band('B', [{ album: 'A', year: 1990 }, { album: 'A', year: 1991 }])] }, /album "A" of "B" is listed twice/],
-  'an untrimmed album': [{ bands: [band('B', [{ album: 'A ', year: 1990 }])] }, /album "A " of "B" has leading or trailing space/],
-  'a year before 1900': [{ bands: [band('B', [{ album: 'A', year: 1899 }])] }, /year 1899 is not an integer from 1900 on/],
-  'a year that is not an integer': [{ bands: [band('B', [{ album: 'A', year: '1990' }])] }, /year "1990" is not an integer/],
-  'a band that is not an object': [{ bands: ['B'] }, /a band must be an object/],
-};
+// The ballot file's rules as the producers run them: every case of the shared table, the same
+// verdict and, for a refused file, the same path.
+const CASES_FILE = fileURLToPath(new URL('../proto/ballot_cases.json', import.meta.url));
+const { cases } = JSON.parse(readFileSync(CASES_FILE, 'utf8'));
 
-for (const [name, [ballot, reason]] of Object.entries(malformed)) {
-  test(`refused: ${name}`, () => {
-    const text = typeof ballot === 'string' ? ballot : JSON.stringify(ballot);
-    assert.throws(() => parseBallot(text), reason);
+test('the shared ballot table has cases', () => assert.ok(cases.length > 0));
+
+for (const c of cases) {
+  test(`ballot_cases.json: ${c.description}`, () => {
+    const text = 'text' in c ? c.text : JSON.stringify(c.ballot);
+    if (c.valid) {
+      parseBallot(text);
+      return;
+    }
+    assert.throws(() => parseBallot(text), (err) => err instanceof BallotError && err.path === c.path);
   });
 }
 
 test('a malformed file is an error naming the file and the rule', () => {
   const file = join(mkdtempSync(join(process.env.TEST_TMPDIR ?? tmpdir(), 'ballot-')), 'ballot.json');
-  writeFileSync(file, JSON.stringify({ bands: [band('B'), band('B')] }));
-  assert.throws(() => loadBallot(file), { message: `ballot ${file}: band "B" is listed twice` });
+  const band = { name: 'B', albums: [{ album: 'A', year: 1990 }] };
+  writeFileSync(file, JSON.stringify({ bands: [band, band] }));
+  assert.throws(() => loadBallot(file), { message: `ballot ${file}: bands[1].name: band "B" is listed twice` });
   assert.throws(() => loadBallot(`${file}.missing`), new RegExp(`^Error: ballot ${file}\\.missing: ENOENT`));
 });
 

@@ -78,5 +78,5 @@ test('a malformed ballot file stops the API at start, naming the file', async ()
   const api = await startAPI(file);
   const { code, stderr } = await api.exited;
   assert.equal(code, 2);
-  assert.equal(stderr.trim(), `api: bad settings: ballot ${file}: band "Bohemia Suburbana" has no albums`);
+  assert.equal(stderr.trim(), `api: bad settings: ballot ${file}: bands[1].albums: must be a non-empty array`);
 });
