@@ -27,19 +27,25 @@ type casesFile struct {
 
 func loadCases(t *testing.T) casesFile {
 	t.Helper()
-	// Relative to this package, under both go test and Bazel (the file is in the test's data).
-	data, err := os.ReadFile("../../../proto/vote_cases.json")
-	if err != nil {
-		t.Fatalf("read shared cases: %v", err)
-	}
 	var f casesFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("parse shared cases: %v", err)
-	}
+	readTable(t, "vote_cases.json", &f)
 	if len(f.Cases) == 0 {
 		t.Fatal("shared cases file has no cases")
 	}
 	return f
+}
+
+// readTable decodes a shared table in proto/ into table.
+func readTable(t *testing.T, name string, table any) {
+	t.Helper()
+	// Relative to this package, under both go test and Bazel (the file is in the test's data).
+	data, err := os.ReadFile("../../../proto/" + name)
+	if err != nil {
+		t.Fatalf("read shared table: %v", err)
+	}
+	if err := json.Unmarshal(data, table); err != nil {
+		t.Fatalf("parse shared table %s: %v", name, err)
+	}
 }
 
 func loadBallot(t *testing.T) *Ballot {
@@ -180,14 +186,8 @@ type ballotCasesFile struct {
 // TestParseBallotSharedCases runs every case of proto/ballot_cases.json: the same verdict, and for a
 // refused file the same path, as the other implementations.
 func TestParseBallotSharedCases(t *testing.T) {
-	data, err := os.ReadFile("../../../proto/ballot_cases.json")
-	if err != nil {
-		t.Fatalf("read shared ballot cases: %v", err)
-	}
 	var f ballotCasesFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("parse shared ballot cases: %v", err)
-	}
+	readTable(t, "ballot_cases.json", &f)
 	if len(f.Cases) == 0 {
 		t.Fatal("shared ballot cases file has no cases")
 	}
