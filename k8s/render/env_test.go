@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // settingsSources maps each of our images to the source text of the code that reads its program's
@@ -103,7 +105,7 @@ func TestManifestsSetOnlySettingsTheProgramsRead(t *testing.T) {
 	sources := settingsSources(t)
 	checked := map[string]int{}
 	for _, env := range []string{"MANIFESTS", "CLOUDRUN"} {
-		f, err := os.Open(filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv(env)))
+		f, err := os.Open(runfile.Path(t, env))
 		if err != nil {
 			t.Fatal(err)
 		}

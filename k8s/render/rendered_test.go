@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // layoutDigest reads the digest of the image in an OCI layout (the oci_image output) from its
@@ -68,7 +70,7 @@ func TestRenderedManifestsPinTheBuiltImages(t *testing.T) {
 	pinned := regexp.MustCompile(`^[a-z0-9.:-]+(?:/[a-z0-9._-]+)*/([a-z0-9-]+)@(sha256:[0-9a-f]{64})$`)
 	used := map[string]bool{}
 	for _, env := range []string{"MANIFESTS", "CLOUDRUN"} {
-		path := filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv(env))
+		path := runfile.Path(t, env)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
