@@ -55,9 +55,20 @@ service_doc() { awk -v name="$1" 'BEGIN { RS = "\n---\n" } $0 ~ "\n  name: " nam
 service_doc tally-api >"$work/api.yaml"
 service_doc tally-web >"$work/web.yaml"
 [[ -s $work/api.yaml && -s $work/web.yaml ]] || die "$services lacks tally-api or tally-web"
-project=$(awk '/^  namespace: / { print $2; exit }' "$work/api.yaml")
-region=$(awk '/cloud.googleapis.com\/location: / { print $2; exit }' "$work/api.yaml")
-[[ -n $project && -n $region ]] || die "the rendered services name no project or region"
+# A YAML scalar's value: the render quotes these ("tally-project"), and a quote mark kept in a
+# gcloud argument names a project that does not exist.
+yaml_value() { # key file
+  awk -v key="$1" -v q="'" '$1 == key ":" {
+      v = $0; sub(/^[^:]*:[ \t]*/, "", v); sub(/[ \t]+#.*$/, "", v); sub(/[ \t]+$/, "", v)
+      if (length(v) >= 2 && (v ~ /^".*"$/ || (substr(v, 1, 1) == q && substr(v, length(v)) == q))) v = substr(v, 2, length(v) - 2)
+      print v; exit
+    }' "$2"
+}
+project=$(yaml_value namespace "$work/api.yaml")
+region=$(yaml_value cloud.googleapis.com/location "$work/api.yaml")
+# Google Cloud's rules for project ids and region names.
+[[ $project =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "the rendered tally-api names no valid project (namespace: ${project@Q})"
+[[ $region =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "the rendered tally-api names no valid region (cloud.googleapis.com/location: ${region@Q})"
 g() { gcloud --project "$project" --quiet "$@"; }
 log "project $project, region $region"
 
