@@ -1,14 +1,16 @@
-// How the page words the API's data.
+// How the page words the API's data, in the page's language (i18n.js).
 
 /**
  * The terminal's lines for logs as the API sends them (newest first): oldest first, so the
- * newest is at the bottom, each "HH:MM:SS route  band — album (year) rank N  id".
+ * newest is at the bottom, each "HH:MM:SS route  band — album (year) posición N  id" (the rank
+ * worded in the page's language).
  * @param {{ id: string, name: string, album: string, year: number, rank: number, route: string, accepted_at: string }[]} logs
+ * @param {import('./i18n.js').Messages} t the page's words
  */
-export function logLines(logs) {
+export function logLines(logs, t) {
   return [...logs].reverse().map((log) => ({
     id: log.id,
-    text: `${log.accepted_at.slice(11, 19)} ${log.route.padEnd(4)} ${log.name} — ${log.album} (${log.year}) rank ${log.rank}  ${log.id}`,
+    text: `${log.accepted_at.slice(11, 19)} ${log.route.padEnd(4)} ${log.name} — ${log.album} (${log.year}) ${t.rank(log.rank)}  ${log.id}`,
   }));
 }
 
@@ -17,19 +19,20 @@ export function logLines(logs) {
  * ballotZeros), then one bar for the rest, if any.
  * @param {object} results the counts as the API sends them (node/src/results.js)
  * @param {{ bands: { name: string, albums: { album: string }[] }[] } | null} ballot GET /api/ballot, or null
+ * @param {import('./i18n.js').Messages} t the page's words (the rest's label)
  */
-export function bandBars(results, ballot = null) {
+export function bandBars(results, ballot, t) {
   const bars = results.bands.map((b) => ({ label: b.band, value: b.votes }));
   const names = (ballot?.bands ?? []).map((b) => b.name);
-  return withOthers(withZeros(bars, names, results.otherBands), results.otherBands, 'band');
+  return withOthers(withZeros(bars, names, results.otherBands), results.otherBands, t.otherBands);
 }
 
 /** The per-album chart's bars, labelled "album (band)", as bandBars does the bands. */
-export function albumBars(results, ballot = null) {
+export function albumBars(results, ballot, t) {
   const label = (album, band) => `${album} (${band})`;
   const bars = results.albums.map((a) => ({ label: label(a.album, a.band), value: a.votes }));
   const names = (ballot?.bands ?? []).flatMap((b) => b.albums.map((a) => label(a.album, b.name)));
-  return withOthers(withZeros(bars, names, results.otherAlbums), results.otherAlbums, 'album');
+  return withOthers(withZeros(bars, names, results.otherAlbums), results.otherAlbums, t.otherAlbums);
 }
 
 /**
@@ -43,10 +46,10 @@ function withZeros(bars, ballotLabels, others) {
   return [...bars, ...ballotLabels.filter((l) => !listed.has(l)).map((label) => ({ label, value: 0 }))];
 }
 
-function withOthers(bars, others, noun) {
+/** The bars and one for the rest, labelled by label(how many names it sums), if there is a rest. */
+function withOthers(bars, others, label) {
   if (!others?.count) return bars;
-  const label = `${new Intl.NumberFormat('en').format(others.count)} other ${noun}${others.count === 1 ? '' : 's'}`;
-  return [...bars, { label, value: others.votes }];
+  return [...bars, { label: label(others.count), value: others.votes }];
 }
 
 /**

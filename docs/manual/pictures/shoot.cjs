@@ -17,12 +17,13 @@ async function main([mode, source, out]) {
   });
   try {
     if (mode === 'webapp') {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      // A browser of the contest's audience (Guatemala): the page in Spanish, as the manual.
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'es-GT' });
       await page.goto(source);
       // Live: the event stream is up, the terminal holds its 20 lines and the charts have bars.
       await page.waitForFunction(
         () =>
-          document.querySelector('[data-testid="stream-state"]')?.textContent === 'live' &&
+          document.querySelector('.log-terminal__state--live') &&
           document.querySelectorAll('[role="log"] li').length === 20 &&
           document.querySelectorAll('figure li').length > 0,
         null,

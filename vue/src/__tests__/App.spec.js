@@ -12,8 +12,9 @@ function ballotFetch(ballot) {
   };
 }
 
-function mountApp(ballot = null) {
-  return mount(App, { props: { eventSource: FakeEventSource, fetch: ballotFetch(ballot) } });
+/** The page as main.js mounts it; without a locale, in its default language (Spanish). */
+function mountApp(ballot = null, locale = undefined) {
+  return mount(App, { props: { eventSource: FakeEventSource, fetch: ballotFetch(ballot), ...(locale && { locale }) } });
 }
 
 const ballot = {
@@ -41,7 +42,7 @@ describe('App', () => {
     FakeEventSource.instances = [];
   });
 
-  it('shows the streamed logs newest at the bottom, and both charts of the counts', async () => {
+  it('shows the streamed logs newest at the bottom, and both charts of the counts, in Spanish', async () => {
     const wrapper = mountApp();
     const source = FakeEventSource.latest();
     expect(source.url).toBe('/api/stream');
@@ -63,18 +64,18 @@ describe('App', () => {
 
     const lines = wrapper.findAll('[role="log"] li').map((li) => li.text());
     expect(lines).toHaveLength(20);
-    expect(lines[0]).toBe('12:00:20 wasm Alux Nahual — Conquista (1982) rank 1  vote-20');
-    expect(lines[19]).toBe('12:00:39 grpc Alux Nahual — Conquista (1982) rank 10  vote-39');
-    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('live');
-    expect(wrapper.get('[data-testid="total"]').text()).toBe('7 votes counted');
+    expect(lines[0]).toBe('12:00:20 wasm Alux Nahual — Conquista (1982) posición 1  vote-20');
+    expect(lines[19]).toBe('12:00:39 grpc Alux Nahual — Conquista (1982) posición 10  vote-39');
+    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('en vivo');
+    expect(wrapper.get('[data-testid="total"]').text()).toBe('7 votos contados');
 
     const [bands, albums] = wrapper.findAll('figure');
-    expect(bands.attributes('aria-label')).toBe('Votes per band');
+    expect(bands.attributes('aria-label')).toBe('Votos por banda');
     expect(bands.findAll('li').map((li) => [li.attributes('data-label'), li.attributes('data-value')])).toEqual([
       ['Alux Nahual', '5'],
       ['Bohemia Suburbana', '2'],
     ]);
-    expect(albums.attributes('aria-label')).toBe('Votes per album');
+    expect(albums.attributes('aria-label')).toBe('Votos por álbum');
     expect(albums.findAll('li').map((li) => li.attributes('data-label'))).toEqual([
       'Conquista (Alux Nahual)',
       'Sombras en el Jardín (Bohemia Suburbana)',
@@ -98,11 +99,11 @@ describe('App', () => {
     expect(bars(bands)).toEqual([
       ['Alux Nahual', '7'],
       ['Bohemia Suburbana', '3'],
-      ['60,000 other bands', '60000'],
+      ['otras 60,000 bandas', '60000'],
     ]);
     expect(bars(albums)).toEqual([
       ['Conquista (Alux Nahual)', '7'],
-      ['60,001 other albums', '60003'],
+      ['otros 60,001 álbumes', '60003'],
     ]);
 
     // A change: Bohemia Suburbana passes Alux Nahual, Viernes Verde enters the top, Alux leaves it.
@@ -118,13 +119,13 @@ describe('App', () => {
     expect(bars(bands)).toEqual([
       ['Bohemia Suburbana', '9'],
       ['Viernes Verde', '8'],
-      ['60,001 other bands', '60007'],
+      ['otras 60,001 bandas', '60007'],
     ]);
     expect(bars(albums)).toEqual([
       ['Conquista (Alux Nahual)', '7'],
-      ['60,001 other albums', '60013'],
+      ['otros 60,001 álbumes', '60013'],
     ]);
-    expect(wrapper.get('[data-testid="total"]').text()).toBe('60,020 votes counted');
+    expect(wrapper.get('[data-testid="total"]').text()).toBe('60,020 votos contados');
   });
 
   it('says when the stream is reconnecting and when a store is down', async () => {
@@ -135,9 +136,9 @@ describe('App', () => {
     source.emit('error');
     await wrapper.vm.$nextTick();
 
-    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('reconnecting…');
+    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('reconectando…');
     const alerts = wrapper.findAll('[role="alert"]').map((a) => a.text());
-    expect(alerts).toEqual(['The vote log store is unreachable; showing the last logs received.']);
+    expect(alerts).toEqual(['No se puede llegar al almacén de registros de votos; se muestran los últimos registros recibidos.']);
   });
 
   it('shows the ballot bands and albums without votes as zero bars, after the counted ones', async () => {
@@ -187,7 +188,7 @@ describe('App', () => {
     [bands] = wrapper.findAll('figure');
     expect(bars(bands)).toEqual([
       ['Alux Nahual', '3'],
-      ['60,000 other bands', '60002'],
+      ['otras 60,000 bandas', '60002'],
     ]);
   });
 
@@ -206,5 +207,57 @@ describe('App', () => {
     await wrapper.vm.$nextTick();
     const [bands] = wrapper.findAll('figure');
     expect(bands.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Alux Nahual']);
+  });
+
+  it('speaks English when main.js picks it: every word, one vote and one rest in the singular', async () => {
+    const wrapper = mountApp(null, 'en');
+    await flushPromises();
+    const source = FakeEventSource.latest();
+    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('connecting…');
+    expect(wrapper.findAll('figure').map((f) => f.text())).toEqual(['Votes per bandNo votes counted yet.', 'Votes per albumNo votes counted yet.']);
+    expect(wrapper.get('section').text()).toContain('No log lines yet.');
+    source.emit('open');
+    source.emit('status', { mongo: 'up', redis: 'down' });
+    source.emit('logs', [log(1)]);
+    source.emit('results', {
+      total: 1,
+      bands: [{ band: 'Alux Nahual', votes: 1 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 1 }],
+      otherBands: { count: 1, votes: 4 },
+      otherAlbums: { count: 2, votes: 4 },
+    });
+    await wrapper.vm.$nextTick();
+
+    expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('live');
+    expect(wrapper.get('[data-testid="total"]').text()).toBe('1 vote counted');
+    expect(wrapper.get('[role="log"]').attributes('aria-label')).toBe('Last 20 votes');
+    expect(wrapper.get('[role="log"] li').text()).toBe('12:00:01 grpc Alux Nahual — Conquista (1982) rank 2  vote-1');
+    expect(wrapper.findAll('[role="alert"]').map((a) => a.text())).toEqual([
+      'The vote counts store is unreachable; showing the last counts received.',
+    ]);
+    const [bands, albums] = wrapper.findAll('figure');
+    expect(bands.attributes('aria-label')).toBe('Votes per band');
+    expect(bands.findAll('.vote-chart__value').map((v) => v.text())).toEqual(['1 vote', '4 votes']);
+    expect(bands.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Alux Nahual', '1 other band']);
+    expect(albums.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Conquista (Alux Nahual)', '2 other albums']);
+  });
+
+  it('in Spanish, one vote and one rest take the singular too', async () => {
+    const wrapper = mountApp();
+    const source = FakeEventSource.latest();
+    source.emit('open');
+    source.emit('results', {
+      total: 1,
+      bands: [{ band: 'Alux Nahual', votes: 1 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 1 }],
+      otherBands: { count: 1, votes: 4 },
+      otherAlbums: { count: 1, votes: 4 },
+    });
+    await wrapper.vm.$nextTick();
+    expect(wrapper.get('[data-testid="total"]').text()).toBe('1 voto contado');
+    const [bands, albums] = wrapper.findAll('figure');
+    expect(bands.findAll('.vote-chart__value').map((v) => v.text())).toEqual(['1 voto', '4 votos']);
+    expect(bands.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Alux Nahual', 'otra banda']);
+    expect(albums.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Conquista (Alux Nahual)', 'otro álbum']);
   });
 });

@@ -1,6 +1,7 @@
 import { mount } from '@vue/test-utils';
 import { describe, expect, it } from 'vitest';
 
+import { messagesFor } from '../../i18n.js';
 import LogTerminal from '../LogTerminal.vue';
 
 describe('LogTerminal', () => {
@@ -21,21 +22,27 @@ describe('LogTerminal', () => {
     expect(wrapper.find('.log-terminal__empty').exists()).toBe(false);
   });
 
-  it('says so when there are no lines', () => {
-    const wrapper = mount(LogTerminal);
+  it('says so when there are no lines, in Spanish unless told', async () => {
+    const wrapper = mount(LogTerminal, { props: { title: 'Últimos 20 votos' } });
 
-    expect(wrapper.get('section').attributes('aria-label')).toBe('Log');
+    expect(wrapper.get('section').attributes('aria-label')).toBe('Últimos 20 votos');
     expect(wrapper.findAll('li')).toHaveLength(0);
+    expect(wrapper.text()).toContain('Aún no hay registros de votos.');
+
+    await wrapper.setProps({ messages: messagesFor('en') });
     expect(wrapper.text()).toContain('No log lines yet.');
   });
 
-  it('shows where the feed stands, as a status', async () => {
-    const wrapper = mount(LogTerminal, { props: { state: 'live' } });
+  it('shows where the feed stands, as a status, in the page language', async () => {
+    const wrapper = mount(LogTerminal, { props: { title: 't', state: 'live' } });
     const status = wrapper.get('[role="status"]');
-    expect(status.text()).toBe('live');
+    expect(status.text()).toBe('en vivo');
 
     await wrapper.setProps({ state: 'reconnecting' });
-    expect(status.text()).toBe('reconnecting…');
+    expect(status.text()).toBe('reconectando…');
     expect(status.classes()).toContain('log-terminal__state--reconnecting');
+
+    await wrapper.setProps({ messages: messagesFor('en') });
+    expect(status.text()).toBe('reconnecting…');
   });
 });
