@@ -114,6 +114,25 @@ func (k *cluster) standInForStrimzi() <-chan time.Time {
 	return marked
 }
 
+// addNodes registers n more kwok nodes, kwok-node-1 and on, as kubecluster registers the first.
+func (k *cluster) addNodes(n int) {
+	k.t.Helper()
+	var docs []string
+	for i := 1; i <= n; i++ {
+		docs = append(docs, fmt.Sprintf(`apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-%[1]d
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: kwok-node-%[1]d, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  allocatable: {cpu: "64", memory: 256Gi, pods: "200", ephemeral-storage: 1Ti}
+  capacity: {cpu: "64", memory: 256Gi, pods: "200", ephemeral-storage: 1Ti}`, i))
+	}
+	k.must(strings.Join(docs, "\n---\n"), "create", "-f", "-")
+	k.must("", "wait", "--for", "condition=Ready", "node", "--all", "--timeout", "60s")
+}
+
 // rendered is a render's output: the manifests and the refs of our images ("name ref" lines).
 type rendered struct{ manifests, refs string }
 
@@ -232,6 +251,9 @@ func TestApply(t *testing.T) {
 	if err := k.c.AddVolumes(ctx, 1+mongoMembers); err != nil {
 		t.Fatal(err)
 	}
+	// MongoDB's 3 members each need a node of their own (DoNotSchedule per hostname): fake nodes
+	// beside the control plane's, made the way it makes its own.
+	k.addNodes(mongoMembers - 1)
 
 	// What //k8s:apply does, pushing to a registry on loopback instead of Docker Hub.
 	registry := startRegistry(t)
