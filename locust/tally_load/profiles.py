@@ -39,6 +39,8 @@ class Profile:
     rate: float
     seconds: float
     why: str
+    # The votes the profile sends unless --votes says otherwise: a file of locust/data/.
+    votes: str = "votes.csv"
 
 
 PROFILES = {
@@ -46,6 +48,9 @@ PROFILES = {
     "steady": Profile(50, 5.0, 60, "a steady crowd voting: 250 votes/s per route, 500 in all"),
     "spike": Profile(100, 5.0, 60, "a crowd arriving at once: a tenth of the users, then all of them, then a tenth again"),
     "soak": Profile(20, 5.0, 1800, "a long quiet run: 100 votes/s per route for half an hour"),
+    # The assignment's own load: "2 bandas con 2 álbumes cada una", from a Mockaroo JSON export.
+    "assignment": Profile(25, 4.0, 60, "the assignment's load: 2 bands × 2 albums from a Mockaroo JSON export "
+                          "(data/mockaroo_2x2.json), 100 votes/s per route", votes="mockaroo_2x2.json"),
 }
 
 

@@ -4,11 +4,17 @@ consumer counted and writes the report (README.md in locust/ has the flags and e
     tools/bazel run //locust:load -- --profile steady
     tools/bazel run //locust:load -- --target https://tally.example --profile smoke
     tools/bazel run //locust:load -- --votes locust/data/mockaroo_votes.json
+    tools/bazel run //locust:assignment -- --target https://tally.example   (the assignment's 2 × 2 load)
 
 Exit status: 0 when the run and the end-to-end check passed; 1 when the counts differ, a vote's
 log is missing, an invalid row was not refused as it should be, or the check could not be made
 on the local stack; 2 for bad flags or a producer that is not ready.
 """
+
+# Locust makes gevent patch the standard library when it is imported, so it comes first: imported
+# after ssl (urllib.request imports it), the patch comes too late for ssl and gevent says so with
+# a MonkeyPatchWarning in every run's output.
+import locust  # noqa: F401, I001  (first, see above)
 
 import argparse
 import os
@@ -59,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--title", help="the report's title")
     p.add_argument("--votes", help="the votes to send, in order: a CSV (name,album,year,rank[,invalid_field]) or a Mockaroo "
                                    "JSON export (.json: an array of vote objects, numbers as numbers or text); default "
-                                   "locust/data/votes.csv (locust/data/mockaroo_votes.json is a Mockaroo export of the ballot)")
+                                   "the profile's file of locust/data/ (votes.csv; mockaroo_2x2.json for assignment)")
     for name in ("grpc", "wasm", "redis", "mongo"):
         p.add_argument(f"--{name}-url", help=f"the {name} address, overriding --target")
     p.add_argument("--settle", type=parse_duration, default=60.0, help="how long to wait for the consumer to count every vote")
@@ -229,14 +235,14 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         print(f"load: {e}", file=sys.stderr)
         return 2
-    votes_file = "locust/data/votes.csv"
-    if args.votes:
-        votes_file = args.votes
-        try:
-            locustfile.VOTES = load_votes(users_path(args.votes))
-        except (OSError, VoteFileError) as e:
-            print(f"load: --votes: {e}", file=sys.stderr)
-            return 2
+    # The user's file, else the profile's own (a file of locust/data/, next to the locustfile).
+    votes_file = args.votes or f"locust/data/{PROFILES[args.profile].votes}"
+    votes_path = users_path(args.votes) if args.votes else Path(locustfile.__file__).parent / "data" / PROFILES[args.profile].votes
+    try:
+        locustfile.VOTES = load_votes(votes_path)
+    except (OSError, VoteFileError) as e:
+        print(f"load: --votes: {e}", file=sys.stderr)
+        return 2
     hosts = targets(args)
     for route in report.ROUTES:
         wait_ready(route, hosts[route])

@@ -27,3 +27,12 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_the_assignment_profile_sends_the_2x2_mockaroo_export():
+    from tally_load.profiles import PROFILES
+
+    assert PROFILES["assignment"].votes == "mockaroo_2x2.json"
+    assert {p.votes for name, p in PROFILES.items() if name != "assignment"} == {"votes.csv"}
+    assignment = plan("assignment")
+    assert assignment.phases == (Phase(25, 60),) and assignment.rate == 4.0

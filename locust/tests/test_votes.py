@@ -120,3 +120,31 @@ def test_the_shipped_mockaroo_export_is_the_ballots():
     assert {(r.name, r.album, r.year) for r in rows} == on_ballot  # every album gets votes, none off the ballot
     assert {type(r.rank) for r in rows} == {int} and {r.rank for r in rows} == set(range(1, 11))
     assert not any(r.invalid_field for r in rows)
+
+
+def test_the_assignments_2x2_export():
+    """data/mockaroo_2x2.json, the assignment's load: 2 bands with 2 albums each, all on the ballot
+    (the producers refuse anything else), and what data/mockaroo.py makes from the ballot today."""
+    import mockaroo
+
+    ballot = json.loads(BALLOT.read_text(encoding="utf-8"))
+    shipped = DATA / "mockaroo_2x2.json"
+    assert shipped.read_text(encoding="utf-8") == mockaroo.dumps(mockaroo.export(ballot, bands=2, albums=2)), (
+        "stale: tools/toolchain/enter python3 locust/data/mockaroo.py proto/ballot.json 2x2 > locust/data/mockaroo_2x2.json")
+    rows = load_votes(shipped)
+    assert len(rows) == mockaroo.VOTES and not any(r.invalid_field for r in rows)
+    on_ballot = {(band["name"], a["album"], str(a["year"])) for band in ballot["bands"] for a in band["albums"]}
+    sent = {(r.name, r.album, r.year) for r in rows}
+    assert sent <= on_ballot
+    assert len({name for name, _, _ in sent}) == 2
+    assert all(len({a for n, a, _ in sent if n == band}) == 2 for band, _, _ in sent)
+
+
+def test_a_subset_the_ballot_cannot_give_is_refused():
+    import mockaroo
+
+    ballot = {"bands": [{"name": "A", "albums": [{"album": "a", "year": 2000}]}]}
+    with pytest.raises(ValueError, match="the ballot has 1 bands, not 2"):
+        mockaroo.export(ballot, bands=2, albums=1)
+    with pytest.raises(ValueError, match="A has 1 albums on the ballot, not 2"):
+        mockaroo.export(ballot, bands=1, albums=2)
