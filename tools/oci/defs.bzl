@@ -193,6 +193,10 @@ def _oci_push_impl(ctx):
     ]
     for tag in ctx.attr.remote_tags:
         args += ["--default-tag", tag]
+    settings = []
+    if ctx.file.settings:
+        settings = [ctx.file.settings]
+        args += ["--settings", ctx.file.settings.short_path]
     layouts = []
     for target, short in sorted(ctx.attr.images.items(), key = lambda item: item[1]):
         layout = target[OciImageInfo].layout
@@ -210,7 +214,7 @@ exec {tool} {args} "$@"
         tool = _shell_quote(ctx.executable._ocitool.short_path),
         args = " ".join([_shell_quote(a) for a in args]),
     ), is_executable = True)
-    runfiles = ctx.runfiles(files = layouts + [ctx.executable._ocitool])
+    runfiles = ctx.runfiles(files = layouts + settings + [ctx.executable._ocitool])
     runfiles = runfiles.merge(ctx.attr._ocitool[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = launcher, runfiles = runfiles)]
 
@@ -226,6 +230,11 @@ oci_push = rule(
         "registry": attr.string(default = "docker.io", doc = "Default registry host[:port]; --registry or $TALLY_REGISTRY override it."),
         "remote_tags": attr.string_list(default = ["latest"], doc = "Tags set after the push by digest; --tag (repeatable) replaces them."),
         "repository": attr.string(default = "tally", doc = "Default repository prefix; --repository or $TALLY_REPOSITORY override it."),
+        "settings": attr.label(
+            allow_single_file = True,
+            doc = "A deployment's settings file whose registry and repository replace the defaults above " +
+                  "(the flags and $TALLY_* still override them).",
+        ),
         "_ocitool": attr.label(default = _OCITOOL, executable = True, cfg = "target"),
     },
     doc = "bazel run: pushes each image as <registry>/<repository>/<name>@sha256:..., then tags it, " +

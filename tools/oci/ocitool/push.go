@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"go.yaml.in/yaml/v3"
 )
 
 // listFlag is a repeatable flag.
@@ -23,7 +24,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // pushCommand pushes each image by digest, then tags it, and prints repo@sha256:... per image.
 // The registry and repository prefix come from --registry/--repository, else from
-// TALLY_REGISTRY/TALLY_REPOSITORY, else from the rule's defaults (--default-*). Credentials come
+// TALLY_REGISTRY/TALLY_REPOSITORY, else from the deployment's settings file (--settings: its
+// registry and repository, as the manifests are rendered with), else from the rule's defaults
+// (--default-*). Credentials come
 // from the docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json) through
 // go-containerregistry's default keychain.
 func pushCommand(ctx context.Context, logger *slog.Logger, args []string, stdout io.Writer) error {
@@ -32,6 +35,7 @@ func pushCommand(ctx context.Context, logger *slog.Logger, args []string, stdout
 	repository := fl.String("repository", "", "repository prefix, e.g. tally (default $TALLY_REPOSITORY, else the rule's)")
 	defaultRegistry := fl.String("default-registry", "", "the rule's registry")
 	defaultRepository := fl.String("default-repository", "", "the rule's repository prefix")
+	settingsFile := fl.String("settings", "", "the deployment's settings (k8s/settings.yaml): its registry and repository")
 	var tags, defaultTags, images listFlag
 	fl.Var(&tags, "tag", "tag to set after pushing by digest (repeatable; replaces the rule's tags)")
 	fl.Var(&defaultTags, "default-tag", "the rule's tags")
@@ -42,11 +46,18 @@ func pushCommand(ctx context.Context, logger *slog.Logger, args []string, stdout
 	if fl.NArg() > 0 {
 		return fmt.Errorf("push: unexpected argument %q", fl.Arg(0))
 	}
-	reg := firstSet(*registry, os.Getenv("TALLY_REGISTRY"), *defaultRegistry)
+	var settings pushSettings
+	if *settingsFile != "" {
+		var err error
+		if settings, err = readPushSettings(*settingsFile); err != nil {
+			return err
+		}
+	}
+	reg := firstSet(*registry, os.Getenv("TALLY_REGISTRY"), settings.Registry, *defaultRegistry)
 	if reg == "" {
 		return errors.New("push: no registry: pass --registry host[:port]")
 	}
-	prefix := strings.Trim(firstSet(*repository, os.Getenv("TALLY_REPOSITORY"), *defaultRepository), "/")
+	prefix := strings.Trim(firstSet(*repository, os.Getenv("TALLY_REPOSITORY"), settings.Repository, *defaultRepository), "/")
 	if len(tags) == 0 {
 		tags = defaultTags
 	}
@@ -107,6 +118,24 @@ func pushOne(ctx context.Context, logger *slog.Logger, repo, dir string, tags []
 		logger.InfoContext(ctx, "tagged", "tag", tag.String(), "digest", digest.String())
 	}
 	return repo + "@" + digest.String(), nil
+}
+
+// pushSettings is what push reads of a deployment's settings file; the render reads the rest.
+type pushSettings struct {
+	Registry   string `yaml:"registry"`
+	Repository string `yaml:"repository"`
+}
+
+func readPushSettings(path string) (pushSettings, error) {
+	var s pushSettings
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("push: settings: %w", err)
+	}
+	if err := yaml.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("push: settings %s: %w", path, err)
+	}
+	return s, nil
 }
 
 func firstSet(values ...string) string {

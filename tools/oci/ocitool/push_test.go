@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,6 +72,56 @@ func TestPushPrecedenceAndTags(t *testing.T) {
 		if desc.Digest != digest {
 			t.Errorf("%s points at %s, want %s", tag, desc.Digest, digest)
 		}
+	}
+}
+
+// The settings file (what //k8s:push passes) beats the rule's defaults and loses to the
+// environment and the flags.
+func TestPushSettingsFile(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	img, done, err := buildImage(imageSpec{Layers: []string{testLayer(t, dir, "app", "app")}, OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	layoutDir := filepath.Join(dir, "layout")
+	digest, err := writeLayout(layoutDir, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(settings, []byte("# a deployment's settings\nregistry: "+host+"\nrepository: contest/tally\ndomain: x.example\nkafka: {brokers: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	push := func(extra ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		args := append([]string{"--default-registry", "registry.invalid", "--default-repository", "from-rule",
+			"--settings", settings, "--image", "app=" + layoutDir}, extra...)
+		if err := pushCommand(context.Background(), logger, args, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	t.Setenv("TALLY_REGISTRY", "")
+	t.Setenv("TALLY_REPOSITORY", "")
+	if got, want := push(), host+"/contest/tally/app@"+digest.String()+"\n"; got != want {
+		t.Errorf("with the settings: printed %q, want %q", got, want)
+	}
+	t.Setenv("TALLY_REPOSITORY", "from-env")
+	if got, want := push(), host+"/from-env/app@"+digest.String()+"\n"; got != want {
+		t.Errorf("with $TALLY_REPOSITORY: printed %q, want %q", got, want)
+	}
+	if got, want := push("--repository", "from-flag"), host+"/from-flag/app@"+digest.String()+"\n"; got != want {
+		t.Errorf("with --repository: printed %q, want %q", got, want)
+	}
+	if err := pushCommand(context.Background(), logger, []string{"--settings", filepath.Join(dir, "missing.yaml"),
+		"--image", "app=" + layoutDir}, io.Discard); err == nil || !strings.Contains(err.Error(), "settings") {
+		t.Errorf("a missing settings file: got %v, want an error naming the settings", err)
 	}
 }
 
