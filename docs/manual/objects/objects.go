@@ -369,9 +369,10 @@ func Section(cluster, cloudRun []object) (string, error) {
 		sort.Strings(kinds)
 		var parts []string
 		for _, k := range kinds {
-			parts = append(parts, fmt.Sprintf("%d %s", others[k], k))
+			// The kinds are names of the Kubernetes API, not Spanish nouns: counted, not pluralised.
+			parts = append(parts, fmt.Sprintf("%s (%d)", k, others[k]))
 		}
-		fmt.Fprintf(&b, "\nAdemás, los manifiestos crean: %s.\n", strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "\nAdemás, los manifiestos crean objetos de estos tipos (entre paréntesis, cuántos): %s.\n", strings.Join(parts, ", "))
 	}
 	return b.String(), nil
 }
@@ -393,14 +394,22 @@ func (s kafkaSpec) detail(kind string) string {
 		}
 		return fmt.Sprintf("Kafka %s; listeners %s", s.Kafka.Version, strings.Join(ls, ", "))
 	case "KafkaNodePool":
-		return fmt.Sprintf("%d nodo(s) %s; disco %s", s.Replicas, strings.Join(s.Roles, " + "), s.Storage.Size)
+		return fmt.Sprintf("%s (%s); disco %s", count(s.Replicas, "nodo", "nodos"), strings.Join(s.Roles, " + "), s.Storage.Size)
 	default:
-		topic := s.TopicName
-		if topic == "" {
-			return fmt.Sprintf("%d particiones, %d réplica(s)", s.Partitions, s.Replicas)
+		sizes := count(s.Partitions, "partición", "particiones") + ", " + count(s.Replicas, "réplica", "réplicas")
+		if s.TopicName == "" {
+			return sizes
 		}
-		return fmt.Sprintf("tópico %s: %d particiones, %d réplica(s)", code(topic), s.Partitions, s.Replicas)
+		return fmt.Sprintf("tópico %s: %s", code(s.TopicName), sizes)
 	}
+}
+
+// count is n with its noun in the number it takes in Spanish: "1 partición", "6 particiones".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // containers summarizes a pod's containers: images without their digest (a digest changes with

@@ -113,11 +113,11 @@ func TestSectionRows(t *testing.T) {
 		"| `tally-data` | `redis` | headless | redis 6379 → 6379 | `app=redis` |",
 		"| `tally` | `consumer` | Deployment `consumer` | 2–5 | cpu al 70 % |",
 		"| `tally` | `tally` | `grpc.tally.example` | `/votes` | `grpc-producer:http` |",
-		"| `tally-kafka` | `votes-dlq` | KafkaTopic | tópico `votes.dlq`: 1 particiones, 1 réplica(s) |",
+		"| `tally-kafka` | `votes-dlq` | KafkaTopic | tópico `votes.dlq`: 1 partición, 1 réplica |",
 		"| `tally-api` | api: `docker.io/tally/api` | 1–5 | 200 | 3600 s | `private-ranges-only` |",
 		// The ballot as the producers get it, from its ConfigMap.
 		"| Alux Nahual | Conquista (1982); Alto al Fuego (1987) |",
-		"Además, los manifiestos crean: 1 ConfigMap, 1 ServiceAccount.",
+		"Además, los manifiestos crean objetos de estos tipos (entre paréntesis, cuántos): ConfigMap (1), ServiceAccount (1).",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("section lacks\n%s\nin\n%s", want, got)
@@ -125,6 +125,17 @@ func TestSectionRows(t *testing.T) {
 	}
 	if strings.Contains(got, "sha256") {
 		t.Errorf("a digest leaked into the section:\n%s", got)
+	}
+}
+
+func TestCountAgreesInNumber(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0 particiones"}, {1, "1 partición"}, {6, "6 particiones"}} {
+		if got := count(c.n, "partición", "particiones"); got != c.want {
+			t.Errorf("count(%d) = %q, want %q", c.n, got, c.want)
+		}
 	}
 }
 
