@@ -96,18 +96,6 @@ func TestBucketsRefillAndStayBounded(t *testing.T) {
 	}
 }
 
-func TestClientAddrTrustsOnlyTheConfiguredHops(t *testing.T) {
-	r := httptest.NewRequest("POST", "/votes", nil)
-	r.RemoteAddr = "10.0.0.9:5555" // the Ingress controller
-	r.Header.Add("X-Forwarded-For", "6.6.6.6, 1.2.3.4")
-	r.Header.Add("X-Forwarded-For", "203.0.113.7")
-	for hops, want := range map[int]string{0: "10.0.0.9", 1: "203.0.113.7", 2: "1.2.3.4", 9: "6.6.6.6"} {
-		if got := ClientAddr(r, hops); got != want {
-			t.Errorf("%d hops: %s, want %s", hops, got, want)
-		}
-	}
-}
-
 func TestRateLimitAnswers429OnItsPathsOnly(t *testing.T) {
 	now := time.Unix(1000, 0)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })

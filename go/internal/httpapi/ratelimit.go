@@ -13,7 +13,8 @@ import (
 )
 
 // RateLimit is the per-client token bucket of a public server (docs/api.md, "Hostile clients");
-// the Wasm producer reads the same variables and decides the same way.
+// the Wasm producer reads the same variables and decides the same way. Each replica keeps its own
+// buckets: behind a load balancer, a client gets up to the rate once per replica it reaches.
 type RateLimit struct {
 	// PerSecond is each client's sustained rate; 0 turns the limit off.
 	PerSecond float64
@@ -28,7 +29,9 @@ type RateLimit struct {
 }
 
 // ReadRateLimit reads RATE_LIMIT_PER_SECOND (0: off), RATE_LIMIT_BURST (20),
-// TRUSTED_PROXY_HOPS (0) and RATE_LIMIT_MAX_CLIENTS (100000).
+// TRUSTED_PROXY_HOPS (0) and RATE_LIMIT_MAX_CLIENTS (100000): the defaults and ranges of
+// proto/client_address_cases.json, which the Wasm producer's settings follow too (the tests of
+// both hold them to it).
 func ReadRateLimit(r *envconf.Reader) RateLimit {
 	return RateLimit{
 		PerSecond:   r.Float("RATE_LIMIT_PER_SECOND", 0, 0, 1e6),
@@ -70,9 +73,12 @@ func containsPath(paths []string, path string) bool {
 	return false
 }
 
-// ClientAddr is the client's address: the entry trustedHops from the right of the
-// X-Forwarded-For list followed by the connection's peer (its leftmost entry when the list is
-// shorter). Entries left of the trusted ones are the client's to write, so they never count.
+// ClientAddr is the client's address by the rule of proto/client_address_cases.json, which the
+// Wasm producer applies too: with trustedHops 0 the connection's peer; else the entry trustedHops
+// from the right of the X-Forwarded-For list (every header line, comma-separated, each entry
+// trimmed of spaces and tabs, empty ones ignored) followed by the peer, or its leftmost entry when
+// the list is shorter. Entries left of the trusted ones are the client's to write, so they never
+// count; an entry is otherwise kept byte for byte, so what a proxy wrote is never reinterpreted.
 func ClientAddr(r *http.Request, trustedHops int) string {
 	peer, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -84,7 +90,9 @@ func ClientAddr(r *http.Request, trustedHops int) string {
 	var chain []string
 	for _, v := range r.Header.Values("X-Forwarded-For") {
 		for _, e := range strings.Split(v, ",") {
-			chain = append(chain, strings.TrimSpace(e))
+			if e = strings.Trim(e, " \t"); e != "" {
+				chain = append(chain, e)
+			}
 		}
 	}
 	chain = append(chain, peer)
