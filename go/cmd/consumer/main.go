@@ -26,7 +26,6 @@ import (
 	"github.com/tally-voting/tally/go/internal/consume"
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/httpapi"
-	"github.com/tally-voting/tally/go/internal/produce"
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/votelog"
@@ -126,7 +125,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	go health.Watch(ctx, "redis", time.Second, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	go health.Watch(ctx, "mongo", time.Second, func(ctx context.Context) error { return mc.Ping(ctx, nil) })
-	go health.Watch(ctx, "kafka", time.Second, func(ctx context.Context) error { return produce.Reachable(ctx, cfg.KafkaBrokers) })
+	go health.Watch(ctx, "kafka", time.Second, func(ctx context.Context) error { return queue.Reachable(ctx, cfg.KafkaBrokers) })
 
 	log.Info("consumer starting", "brokers", cfg.KafkaBrokers, "group", consume.Group, "topic", queue.VotesTopic,
 		"http", ln.Addr().String(), "batch_size", cfg.Loop.BatchSize, "batch_wait", cfg.Loop.BatchWait)

@@ -24,6 +24,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/produce"
+	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/vote"
 	"github.com/tally-voting/tally/go/internal/voterpc"
@@ -129,7 +130,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	go readiness.Watch(runCtx, log, cfg.KafkaCheckEvery, func(ctx context.Context) error {
-		return produce.Reachable(ctx, cfg.KafkaBrokers)
+		return queue.Reachable(ctx, cfg.KafkaBrokers)
 	})
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- srv.Serve(grpcLn) }()

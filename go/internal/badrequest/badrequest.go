@@ -1,4 +1,8 @@
-package voterpc
+// Package badrequest is the gRPC form of a refused vote: status InvalidArgument with a
+// google.rpc.BadRequest detail naming the field. The gRPC producer (voterpc) makes these errors
+// and the HTTP front (front) reads them back into a 400 naming the same field; this package holds
+// both sides so that neither imports the other's dependencies.
+package badrequest
 
 import (
 	"strings"

@@ -19,10 +19,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/tally-voting/tally/go/internal/badrequest"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/reqlog"
 	"github.com/tally-voting/tally/go/internal/vote"
-	"github.com/tally-voting/tally/go/internal/voterpc"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -190,11 +190,11 @@ func (h *handler) castFailed(w http.ResponseWriter, r *http.Request, err error) 
 	switch st.Code() {
 	case codes.InvalidArgument:
 		// The producer's ballot check (the front checks only the format rules) or a bug: say which field.
-		field, reason, ok := voterpc.Violation(err)
-		switch name, isVoteField := voterpc.VoteField(field); {
+		field, reason, ok := badrequest.Violation(err)
+		switch name, isVoteField := badrequest.VoteField(field); {
 		case !ok:
 			field, reason = "body", st.Message()
-		case field == voterpc.FieldVoteID:
+		case field == badrequest.FieldVoteID:
 			field = IdempotencyKeyHeader
 		case isVoteField:
 			field = name

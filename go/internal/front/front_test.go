@@ -26,9 +26,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/tally-voting/tally/go/internal/badrequest"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/vote"
-	"github.com/tally-voting/tally/go/internal/voterpc"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -339,8 +339,8 @@ func TestProducerErrors(t *testing.T) {
 		code  int
 		field string
 	}{
-		{"invalid year", voterpc.InvalidArgument("vote.year", "must be from 1900 to 2027"), 400, "year"},
-		{"invalid id", voterpc.InvalidArgument(voterpc.FieldVoteID, "must be printable ASCII"), 400, IdempotencyKeyHeader},
+		{"invalid year", badrequest.InvalidArgument("vote.year", "must be from 1900 to 2027"), 400, "year"},
+		{"invalid id", badrequest.InvalidArgument(badrequest.FieldVoteID, "must be printable ASCII"), 400, IdempotencyKeyHeader},
 		{"invalid without details", status.Error(codes.InvalidArgument, "bad"), 400, "body"},
 		{"kafka down", status.Error(codes.Unavailable, "kafka did not acknowledge"), 503, ""},
 		{"too slow", status.Error(codes.DeadlineExceeded, "deadline"), 503, ""},

@@ -1,11 +1,7 @@
-// Package produce configures the Kafka writer that the gRPC producer shares across all requests,
-// and checks that Kafka is reachable for its readiness.
+// Package produce configures the Kafka writer that the gRPC producer shares across all requests.
 package produce
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -59,47 +55,4 @@ func NewWriter(cfg Config) *kafka.Writer {
 			MetadataTTL: 10 * time.Second,
 		},
 	}
-}
-
-// Reachable returns nil when some broker answers and reports every partition of the votes topic
-// with a leader. It dials afresh on each call (the writer's transport answers metadata from a
-// cache, which would hide a broker that went away); callers check about once a second.
-func Reachable(ctx context.Context, brokers []string) error {
-	var errs []error
-	dialer := &kafka.Dialer{Timeout: 2 * time.Second}
-	for _, broker := range brokers {
-		err := partitionsLed(ctx, dialer, broker)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", broker, err))
-	}
-	if len(errs) == 0 {
-		return errors.New("no kafka brokers configured")
-	}
-	return fmt.Errorf("kafka unreachable: %w", errors.Join(errs...))
-}
-
-func partitionsLed(ctx context.Context, dialer *kafka.Dialer, broker string) error {
-	conn, err := dialer.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
-	parts, err := conn.ReadPartitions(queue.VotesTopic)
-	if err != nil {
-		return fmt.Errorf("read partitions of %s: %w", queue.VotesTopic, err)
-	}
-	if len(parts) == 0 {
-		return fmt.Errorf("topic %s has no partitions", queue.VotesTopic)
-	}
-	for _, p := range parts {
-		if p.Leader.Host == "" {
-			return fmt.Errorf("topic %s partition %d has no leader", queue.VotesTopic, p.ID)
-		}
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tally-voting/tally/go/internal/badrequest"
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/reqlog"
 	"github.com/tally-voting/tally/go/internal/vote"
@@ -69,7 +70,7 @@ func NewServer(w MessageWriter, o Options) *Server {
 func (s *Server) CastVote(ctx context.Context, req *votev1.CastVoteRequest) (*votev1.CastVoteResponse, error) {
 	in := req.GetVote()
 	if in == nil {
-		return nil, InvalidArgument(FieldVote, "is required")
+		return nil, badrequest.InvalidArgument(badrequest.FieldVote, "is required")
 	}
 	now := s.now()
 	v, err := vote.Check(vote.Vote{Name: in.GetName(), Album: in.GetAlbum(), Year: in.GetYear(), Rank: in.GetRank()}, now)
@@ -79,7 +80,7 @@ func (s *Server) CastVote(ctx context.Context, req *votev1.CastVoteRequest) (*vo
 	if err != nil {
 		var fe *vote.FieldError
 		if errors.As(err, &fe) {
-			return nil, InvalidArgument(FieldVote+"."+fe.Field, fe.Reason)
+			return nil, badrequest.InvalidArgument(badrequest.FieldVote+"."+fe.Field, fe.Reason)
 		}
 		return nil, status.Error(codes.Internal, "vote check failed")
 	}
@@ -91,7 +92,7 @@ func (s *Server) CastVote(ctx context.Context, req *votev1.CastVoteRequest) (*vo
 		}
 		id = u.String()
 	} else if err := vote.CheckID(id); err != nil {
-		return nil, InvalidArgument(FieldVoteID, err.Error())
+		return nil, badrequest.InvalidArgument(badrequest.FieldVoteID, err.Error())
 	}
 	reqlog.Add(ctx, slog.String("vote_id", id))
 

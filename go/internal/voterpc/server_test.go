@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/tally-voting/tally/go/internal/badrequest"
 	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/vote"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
@@ -161,15 +162,15 @@ func TestCastVoteRejectsInvalid(t *testing.T) {
 		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 1899, Rank: 1}), "vote.year"},
 		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2028, Rank: 1}), "vote.year"},
 		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 11}), "vote.rank"},
-		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: strings.Repeat("x", 129)}), FieldVoteID},
-		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: "new\nline"}), FieldVoteID},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: strings.Repeat("x", 129)}), badrequest.FieldVoteID},
+		{cast(&votev1.Vote{Name: "a", Album: "b", Year: 2000, Rank: 1, VoteId: "new\nline"}), badrequest.FieldVoteID},
 	} {
 		_, err := f.client.CastVote(context.Background(), tc.req)
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%v: %v, want InvalidArgument", tc.req, err)
 			continue
 		}
-		field, reason, ok := Violation(err)
+		field, reason, ok := badrequest.Violation(err)
 		if !ok || field != tc.field || reason == "" {
 			t.Errorf("%v: violation %q %q %v, want field %q", tc.req, field, reason, ok, tc.field)
 		}
@@ -197,7 +198,7 @@ func TestCastVoteRefusesVotesOffTheBallot(t *testing.T) {
 		{&votev1.Vote{Name: "Los Made Up", Album: "x", Year: 2000, Rank: 0}, "vote.rank"}, // format first
 	} {
 		_, err := f.client.CastVote(context.Background(), cast(tc.v))
-		if field, _, ok := Violation(err); !ok || field != tc.field {
+		if field, _, ok := badrequest.Violation(err); !ok || field != tc.field {
 			t.Errorf("%v: %v, want InvalidArgument on %s", tc.v, err, tc.field)
 		}
 	}
