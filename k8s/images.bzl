@@ -8,6 +8,7 @@ IMAGES = {
     "consumer": "//k8s/images:consumer",
     "grpc-front": "//k8s/images:grpc_front",
     "grpc-producer": "//k8s/images:grpc_producer",
+    "mongodb-setup": "//k8s/images:mongodb_setup",
     "wasm-module": "//k8s/images:wasm_module",
     "wasm-producer": "//k8s/images:wasm_producer",
     "web": "//k8s/images:web",

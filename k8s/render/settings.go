@@ -45,10 +45,25 @@ func (k KafkaSettings) Replication() int { return k.Brokers }
 // may be down; with one copy, one.
 func (k KafkaSettings) MinInsync() int { return (k.Brokers + 1) / 2 }
 
-// MongoDBSettings size the replica set.
+// MongoDBSettings size the replica set and say what serves it.
 type MongoDBSettings struct {
 	Members int `yaml:"members"`
+	// Server is mongod (a replica set with users, formed by the setup Job) or ferretdb, a
+	// MongoDB-wire server without replica sets or user commands (test settings only): the setup
+	// Job then only waits for it.
+	Server string `yaml:"server"`
 }
+
+// ReplicaSet is the set's name the setup Job initiates, "" when the server has none.
+func (m MongoDBSettings) ReplicaSet() string {
+	if m.Server == "mongod" {
+		return "rs0"
+	}
+	return ""
+}
+
+// Users says whether the setup Job keeps the users consumer and api (mongod has user commands).
+func (m MongoDBSettings) Users() bool { return m.Server == "mongod" }
 
 // Hosts lists the members' stable names for a replica-set connection string.
 func (m MongoDBSettings) Hosts() string {
@@ -112,6 +127,15 @@ func (s Settings) Check() error {
 	}
 	if s.MongoDB.Members != 1 && s.MongoDB.Members != 3 {
 		bad("mongodb.members is %d: want 1 or 3", s.MongoDB.Members)
+	}
+	switch s.MongoDB.Server {
+	case "mongod":
+	case "ferretdb":
+		if s.MongoDB.Members != 1 {
+			bad("mongodb.server ferretdb has no replica set: want mongodb.members 1, not %d", s.MongoDB.Members)
+		}
+	default:
+		bad("mongodb.server is %q: want mongod (or ferretdb, in test settings)", s.MongoDB.Server)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -611,11 +611,11 @@ func TestApply(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		const home = "- {name: HOME, value: /tmp}"
-		if !bytes.Contains(data, []byte(home)) {
-			t.Fatalf("the setup Job no longer sets %q: change this test's edit", home)
+		const level = "- {name: LOG_LEVEL, value: info}"
+		if !bytes.Contains(data, []byte(level)) {
+			t.Fatalf("the setup Job no longer sets %q: change this test's edit", level)
 		}
-		if err := os.WriteFile(changed.manifests, bytes.Replace(data, []byte(home), []byte("- {name: HOME, value: /tmp/}"), 1), 0o644); err != nil {
+		if err := os.WriteFile(changed.manifests, bytes.Replace(data, []byte(level), []byte("- {name: LOG_LEVEL, value: debug}"), 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out := k.apply("apply", changed, "--skip-push", "--timeout", "120s")
