@@ -9,18 +9,22 @@
 //! - [`vote`]: the vote rules shared with Go through proto/vote_cases.json.
 //! - [`http`]: HTTP/1.1 request heads and bodies in, responses out.
 //! - [`api`]: the HTTP contract (docs/api.md): routes, statuses, error bodies, vote ids.
+//! - [`conn`]: one client connection without its socket: framing, `100 Continue`, end of
+//!   stream, the rate limit's admission, deadlines.
 //! - [`uuid`]: UUIDv7 vote ids from a clock reading and random bytes.
 //! - [`record`]: the vote's Kafka record, byte for byte the Go producer's.
 //! - [`kafka`]: a small Kafka producer: wire codec, RecordBatch v2, partitioner, and a state
 //!   machine for connections, metadata, batching and retries.
 //! - [`metrics`]: /metrics in the Prometheus text format.
 //! - [`config`]: settings from environment variables.
-//! - [`ratelimit`]: per-client token buckets and who the client is behind proxies.
+//! - [`ratelimit`]: per-client token buckets and who the client is behind proxies (the rule of
+//!   proto/client_address_cases.json).
 //!
 //! Errors are small enums per module, with `Display` written by hand.
 
 pub mod api;
 pub mod config;
+pub mod conn;
 pub mod http;
 pub mod json;
 pub mod kafka;

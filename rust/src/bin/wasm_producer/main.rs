@@ -3,9 +3,9 @@
 //! `wasmedge --env KAFKA_BROKERS=host:9092 wasm_producer.wasm` (or its AOT-compiled form).
 //!
 //! This file is only the shell: one thread, one `poll_oneoff` loop over non-blocking sockets
-//! (the HTTP listener, client connections, broker connections), with per-connection buffers.
-//! What the bytes mean is the library's business: `tally::http` and `tally::api` for clients,
-//! `tally::kafka::Producer` for brokers.
+//! (the HTTP listener, client connections, broker connections). What the bytes mean is the
+//! library's business: `tally::conn` for a client connection (with `tally::http` and
+//! `tally::api`), `tally::kafka::Producer` for brokers.
 
 #[cfg(target_os = "wasi")]
 mod sys;
@@ -67,10 +67,11 @@ mod server {
 
     use tally::api::{self, Route};
     use tally::config::{Limits, RateLimit};
-    use tally::http::{self, Head, Response};
+    use tally::conn::{Conn, Flushed, Next, Pending, Request};
+    use tally::http::Response;
     use tally::kafka::{self, ConnId, Output, Producer, Ticket};
     use tally::metrics::{Gauges, Metrics};
-    use tally::ratelimit::{self, Buckets};
+    use tally::ratelimit::Limiter;
     use tally::vote::Ballot;
 
     use crate::sys::{self, Interest, Ready, Socket};
@@ -84,49 +85,11 @@ mod server {
     /// How long accepting pauses after an accept error (out of file descriptors, say), so the
     /// still-readable listener does not spin the loop.
     const ACCEPT_PAUSE_MS: u64 = 100;
-    /// Stop reading a client that has this much unprocessed input (pipelining flood).
-    const MAX_CLIENT_INPUT: usize = 64 << 10;
-    /// How long a closing connection's input is drained so the client can read our answer.
-    const LINGER_MS: u64 = 2_000;
 
-    enum State {
-        /// Waiting for (the rest of) a request.
-        Reading { continue_sent: bool },
-        /// The vote is with Kafka; the response comes with its delivery.
-        Waiting { ticket: Ticket, vote_id: String, started: Instant, keep_alive: bool },
-        /// Write what is left, then drain.
-        Closing,
-        /// Our side is shut; read and drop input until the client closes or time is up.
-        Draining { until: Instant },
-    }
-
-    /// What a reading connection's deadline is for.
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Phase {
-        /// Between requests of a keep-alive connection: no byte of the next one yet.
-        Idle,
-        /// Part of a request head has arrived (or the connection is new).
-        Head,
-        /// The head is in; the body is not.
-        Body,
-    }
-
+    /// A client connection: its socket, and what is said on it (`tally::conn`).
     struct Client {
         sock: Socket,
-        inbuf: Vec<u8>,
-        outbuf: Vec<u8>,
-        state: State,
-        phase: Phase,
-        /// While Reading, the end of the phase's time; while Closing, the end of the time the
-        /// client has to read our answer. Waiting and Draining have their own bounds.
-        deadline: Instant,
-        /// The client has half-closed: answer what is pending, then close.
-        eof: bool,
-        /// The peer's IP address, for the rate limit.
-        peer: String,
-        /// The rate limit's decision on the request being read (taken once per request, at its
-        /// head): `Err` holds the seconds to wait.
-        admission: Option<Result<(), u64>>,
+        conn: Conn,
     }
 
     struct Broker {
@@ -147,8 +110,8 @@ mod server {
         epoch: Instant,
         scratch: Vec<u8>,
         limits: Limits,
-        /// The rate limit's buckets and trusted proxy hops, when it is on.
-        rate: Option<(Buckets, usize)>,
+        /// The per-client rate limit, when it is on.
+        limiter: Option<Limiter>,
         ballot: Option<Ballot>,
         accept_paused_until: Option<Instant>,
     }
@@ -165,8 +128,7 @@ mod server {
             rate_limit: Option<RateLimit>,
             ballot: Option<Ballot>,
         ) -> Self {
-            let rate = rate_limit
-                .map(|r| (Buckets::new(r.per_second, r.burst, r.max_clients), r.trusted_hops));
+            let epoch = Instant::now();
             Server {
                 listener,
                 clients: HashMap::new(),
@@ -176,17 +138,13 @@ mod server {
                 tickets: HashMap::new(),
                 next_ticket: 1,
                 metrics: Metrics::default(),
-                epoch: Instant::now(),
+                epoch,
                 scratch: vec![0; 64 << 10],
                 limits,
-                rate,
+                limiter: rate_limit.map(|r| Limiter::new(&r, epoch)),
                 ballot,
                 accept_paused_until: None,
             }
-        }
-
-        fn after(&self, ms: u64) -> Instant {
-            Instant::now() + Duration::from_millis(ms)
         }
 
         /// Milliseconds on the monotonic clock, for the producer's timers.
@@ -214,14 +172,8 @@ mod server {
                     });
                 }
                 for (&token, c) in &self.clients {
-                    // Never poll for reading after end of stream: it would be ready forever.
-                    let read = !c.eof
-                        && match c.state {
-                            State::Reading { .. } | State::Draining { .. } => true,
-                            State::Waiting { .. } => c.inbuf.len() < MAX_CLIENT_INPUT,
-                            State::Closing => false,
-                        };
-                    let write = !c.outbuf.is_empty();
+                    let read = c.conn.wants_read();
+                    let write = !c.conn.output().is_empty();
                     if read || write {
                         interests.push(Interest { token, fd: c.sock.fd(), read, write });
                     }
@@ -252,10 +204,10 @@ mod server {
                         t => self.client_event(t, ready),
                     }
                 }
-                self.housekeeping();
+                let now = Instant::now();
+                self.clients.retain(|_, c| !c.conn.expired(now));
             }
         }
-
         /// Runs the producer's timers and carries out what it asks, until it asks nothing more.
         fn pump(&mut self) {
             for _ in 0..16 {
@@ -373,31 +325,19 @@ mod server {
                             sock.peer_ip().map_or_else(|_| "unknown".into(), |ip| ip.to_string());
                         let token = self.next_client;
                         self.next_client += 1;
-                        let client = Client {
-                            sock,
-                            inbuf: Vec::new(),
-                            outbuf: Vec::new(),
-                            state: State::Reading { continue_sent: false },
-                            phase: Phase::Head,
-                            deadline: self.after(self.limits.header_timeout_ms),
-                            eof: false,
-                            peer,
-                            admission: None,
-                        };
-                        self.clients.insert(token, client);
+                        let conn = Conn::new(peer, self.limits, Instant::now());
+                        self.clients.insert(token, Client { sock, conn });
                         if self.clients.len() > self.limits.max_connections {
-                            self.respond(
-                                token,
-                                &Pending::unparsed(),
-                                api::too_many_connections(),
-                                true,
-                            );
+                            let pending = Pending::unparsed(Instant::now());
+                            self.respond(token, &pending, api::too_many_connections(), true, false);
+                            self.client_flush(token);
                         }
                     }
                     Ok(None) => return,
                     Err(err) => {
                         eprintln!("wasm producer: accept: {err}; pausing accepts");
-                        self.accept_paused_until = Some(self.after(ACCEPT_PAUSE_MS));
+                        self.accept_paused_until =
+                            Some(Instant::now() + Duration::from_millis(ACCEPT_PAUSE_MS));
                         return;
                     }
                 }
@@ -413,163 +353,64 @@ mod server {
 
         fn client_read(&mut self, token: u64) {
             let Some(c) = self.clients.get_mut(&token) else { return };
-            loop {
-                if c.inbuf.len() >= MAX_CLIENT_INPUT && !matches!(c.state, State::Draining { .. }) {
-                    break;
-                }
+            while !c.conn.input_full() {
                 match c.sock.recv(&mut self.scratch) {
                     Ok(None) => break,
                     Ok(Some(0)) => {
-                        c.eof = true;
+                        c.conn.end_of_stream();
                         break;
                     }
-                    Ok(Some(n)) => {
-                        if !matches!(c.state, State::Draining { .. }) {
-                            c.inbuf.extend_from_slice(&self.scratch[..n]);
-                        }
-                    }
+                    Ok(Some(n)) => c.conn.received(&self.scratch[..n]),
                     Err(_) => {
                         self.clients.remove(&token);
                         return;
                     }
                 }
             }
-            if c.eof && matches!(c.state, State::Draining { .. }) {
-                self.clients.remove(&token);
-                return;
-            }
             self.process(token);
-            // A client that has finished sending and is owed nothing more is done.
-            if let Some(c) = self.clients.get(&token) {
-                if c.eof && c.outbuf.is_empty() && matches!(c.state, State::Reading { .. }) {
-                    self.clients.remove(&token);
-                }
+            if self.clients.get(&token).is_some_and(|c| c.conn.finished()) {
+                self.clients.remove(&token);
             }
         }
 
         fn client_flush(&mut self, token: u64) {
             let Some(c) = self.clients.get_mut(&token) else { return };
-            while !c.outbuf.is_empty() {
-                match c.sock.send(&c.outbuf) {
+            while !c.conn.output().is_empty() {
+                match c.sock.send(c.conn.output()) {
                     Ok(0) => return,
-                    Ok(n) => {
-                        c.outbuf.drain(..n);
-                    }
+                    Ok(n) => c.conn.sent(n),
                     Err(_) => {
                         self.clients.remove(&token);
                         return;
                     }
                 }
             }
-            if matches!(c.state, State::Closing) {
-                // Shut our side and keep reading for a while: closing with unread input would
-                // reset the connection and could destroy the answer before the client reads it.
-                if c.eof || c.sock.shutdown_write().is_err() {
-                    self.clients.remove(&token);
-                    return;
-                }
-                c.inbuf.clear();
-                c.state =
-                    State::Draining { until: Instant::now() + Duration::from_millis(LINGER_MS) };
-            } else if c.eof && matches!(c.state, State::Reading { .. }) {
+            let close = match c.conn.flushed(Instant::now()) {
+                Flushed::Open => false,
+                Flushed::ShutWrite => c.sock.shutdown_write().is_err(),
+                Flushed::Close => true,
+            };
+            if close {
                 self.clients.remove(&token);
             }
         }
 
-        /// Answers every complete request in the client's buffer, until one has to wait.
+        /// Answers every whole request in the client's input, until one has to wait.
         fn process(&mut self, token: u64) {
             loop {
                 let Some(c) = self.clients.get_mut(&token) else { return };
-                let State::Reading { continue_sent } = c.state else { break };
-                let head = match http::parse_head(&c.inbuf) {
-                    Ok(Some(head)) => head,
-                    // The client stopped sending in the middle of a head: Go's net/http answers 400
-                    // (stray line ends between requests excepted), so this does too.
-                    Ok(None) if c.eof && c.inbuf.iter().any(|&b| b != b'\r' && b != b'\n') => {
-                        let err = http::Error::Malformed("unexpected EOF".into());
-                        self.respond(token, &Pending::unparsed(), api::bad_request(&err), true);
+                let request = match c.conn.next(self.limiter.as_mut(), Instant::now()) {
+                    Next::Wait => break,
+                    Next::Refuse { pending, response } => {
+                        self.respond(token, &pending, response, true, false);
                         break;
                     }
-                    Ok(None) => {
-                        if c.phase == Phase::Idle && !c.inbuf.is_empty() {
-                            c.phase = Phase::Head;
-                            c.deadline = Instant::now()
-                                + Duration::from_millis(self.limits.header_timeout_ms);
-                        }
-                        break;
-                    }
-                    Err(err) => {
-                        self.respond(token, &Pending::unparsed(), api::bad_request(&err), true);
-                        break;
-                    }
+                    Next::Request(request) => request,
                 };
-                let started = Instant::now();
-                let pending =
-                    Pending { method: head.method.clone(), path: head.path.clone(), started };
-                // Like the Go front's middleware: before any other check of the request.
-                if head.path == api::PATH_VOTES && c.admission.is_none() {
-                    if let Some((buckets, hops)) = self.rate.as_mut() {
-                        let client = ratelimit::client_addr(&head.forwarded_for, &c.peer, *hops);
-                        let now_ms = self.epoch.elapsed().as_millis() as u64;
-                        c.admission = Some(buckets.take(&client, now_ms));
-                    }
-                }
-                let route = match c.admission {
-                    Some(Err(wait)) => Err(api::too_many_requests(wait)),
-                    _ => api::route(&head),
-                };
-                // Refused before its body: answered at once, and the connection closed (its
-                // body is not read, so where a next request would start is not known).
-                if let Err(response) = route {
-                    self.respond(token, &pending, response, true);
-                    break;
-                }
-                // Health and metrics do not read a body: with one, they answer at once and close
-                // the connection, as the Go front does.
-                let bodiless = route != Ok(Route::Vote) && head.framing != http::Framing::Length(0);
-                let read = if bodiless {
-                    Ok(Some(http::Body { bytes: Vec::new(), consumed: 0 }))
-                } else {
-                    http::read_body(head.framing, &c.inbuf[head.len..], api::MAX_BODY)
-                };
-                let body = match read {
-                    Ok(Some(body)) => body,
-                    Ok(None) => {
-                        if c.phase != Phase::Body {
-                            c.phase = Phase::Body;
-                            c.deadline =
-                                Instant::now() + Duration::from_millis(self.limits.body_timeout_ms);
-                        }
-                        match &route {
-                            // The client has stopped sending: the body will not come.
-                            _ if c.eof => {
-                                self.respond(token, &pending, api::body_unreadable(), true);
-                            }
-                            Ok(_) if head.expect_continue && !continue_sent => {
-                                c.outbuf.extend_from_slice(http::CONTINUE);
-                                c.state = State::Reading { continue_sent: true };
-                                self.client_flush(token);
-                            }
-                            _ => {}
-                        }
-                        break;
-                    }
-                    Err(err) => {
-                        self.respond(token, &pending, api::bad_body(&err), true);
-                        break;
-                    }
-                };
-                c.inbuf.drain(..head.len + body.consumed);
-                c.state = State::Reading { continue_sent: false };
-                c.admission = None;
-                c.phase = Phase::Idle;
-                c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-                let close = bodiless || !head.keep_alive || (c.eof && c.inbuf.is_empty());
-                let response = match route {
-                    Err(response) => response,
-                    Ok(Route::Healthz) => api::healthz(),
-                    Ok(Route::Readyz) => api::readyz(self.producer.is_ready()),
-                    Ok(Route::Metrics) => {
+                let response = match request.route {
+                    Route::Healthz => api::healthz(),
+                    Route::Readyz => api::readyz(self.producer.is_ready()),
+                    Route::Metrics => {
                         let gauges = Gauges {
                             kafka_ready: self.producer.is_ready(),
                             pending_votes: self.producer.pending(),
@@ -577,31 +418,25 @@ mod server {
                         };
                         api::metrics(self.metrics.render(self.producer.stats(), gauges))
                     }
-                    Ok(Route::Vote) => match self.vote(token, &head, &body.bytes, started, close) {
+                    Route::Vote => match self.vote(token, &request) {
                         Some(response) => response,
                         None => break, // waiting for Kafka
                     },
                 };
-                let head_only = head.method == "HEAD";
-                self.respond_with(token, &pending, response, close, head_only);
+                let head_only = request.head.method == "HEAD";
+                self.respond(token, &request.pending, response, request.close, head_only);
             }
             self.client_flush(token);
         }
 
         /// Hands a valid vote to the producer (`None`), or says what to answer instead.
-        fn vote(
-            &mut self,
-            token: u64,
-            head: &Head,
-            body: &[u8],
-            started: Instant,
-            close: bool,
-        ) -> Option<Response> {
+        fn vote(&mut self, token: u64, request: &Request) -> Option<Response> {
             let ballot = self.ballot.as_ref();
-            let record = match api::vote(head, body, wall_ms(), sys::random(), ballot) {
-                Ok(record) => record,
-                Err(response) => return Some(response),
-            };
+            let record =
+                match api::vote(&request.head, &request.body, wall_ms(), sys::random(), ballot) {
+                    Ok(record) => record,
+                    Err(response) => return Some(response),
+                };
             let message = match record.encode() {
                 Ok(message) => message,
                 Err(err) => {
@@ -613,8 +448,7 @@ mod server {
             self.next_ticket += 1;
             self.tickets.insert(ticket, token);
             let c = self.clients.get_mut(&token).expect("caller holds the client");
-            c.state =
-                State::Waiting { ticket, vote_id: record.vote_id, started, keep_alive: !close };
+            c.conn.wait(ticket, record.vote_id, request);
             let now = self.now_ms();
             self.producer.send(ticket, message, now);
             None
@@ -623,78 +457,38 @@ mod server {
         fn delivered(&mut self, ticket: Ticket, result: Result<kafka::Delivery, kafka::Error>) {
             let Some(token) = self.tickets.remove(&ticket) else { return };
             let Some(c) = self.clients.get_mut(&token) else { return };
-            let State::Waiting { ticket: waiting, ref vote_id, started, keep_alive } = c.state
-            else {
-                return;
-            };
-            if waiting != ticket {
-                return;
-            }
+            let Some(delivered) = c.conn.delivered(ticket, Instant::now()) else { return };
             let response = match result {
-                Ok(_) => api::accepted(vote_id),
+                Ok(_) => api::accepted(&delivered.vote_id),
                 Err(err) => {
                     self.metrics.refused();
-                    eprintln!("wasm producer: vote {vote_id} not written: {err}");
+                    eprintln!("wasm producer: vote {} not written: {err}", delivered.vote_id);
                     api::not_written(&err)
                 }
             };
-            let pending = Pending { method: "POST".into(), path: api::PATH_VOTES.into(), started };
-            c.state = State::Reading { continue_sent: false };
-            c.phase = Phase::Idle;
-            c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-            let close = !keep_alive || (c.eof && c.inbuf.is_empty());
-            self.respond_with(token, &pending, response, close, false);
+            let pending = Pending {
+                method: "POST".into(),
+                path: api::PATH_VOTES.into(),
+                started: delivered.started,
+            };
+            self.respond(token, &pending, response, delivered.close, false);
             self.process(token);
         }
 
-        fn respond(&mut self, token: u64, pending: &Pending, response: Response, close: bool) {
-            self.respond_with(token, pending, response, close, false);
-            self.client_flush(token);
-        }
-
-        fn respond_with(
+        /// Writes an answer to the client's output and counts it in the metrics.
+        fn respond(
             &mut self,
             token: u64,
             pending: &Pending,
-            mut response: Response,
+            response: Response,
             close: bool,
             head_only: bool,
         ) {
             let Some(c) = self.clients.get_mut(&token) else { return };
-            response.close = close;
-            response.write(&mut c.outbuf, head_only);
+            let status = response.status;
+            c.conn.respond(response, close, head_only, Instant::now());
             let seconds = pending.started.elapsed().as_secs_f64();
-            self.metrics.observe(&pending.path, &pending.method, response.status, seconds);
-            if close {
-                c.state = State::Closing;
-                // A client that does not read its answer gets no longer than an idle one.
-                c.deadline = Instant::now() + Duration::from_millis(self.limits.idle_timeout_ms);
-            }
-        }
-
-        /// Closes connections past their deadline: slow heads and bodies, idle keep-alives,
-        /// answers nobody reads, finished drains. A vote waiting for Kafka is bounded by the
-        /// producer's delivery timeout instead.
-        fn housekeeping(&mut self) {
-            let now = Instant::now();
-            self.clients.retain(|_, c| match c.state {
-                State::Draining { until } => now < until,
-                State::Reading { .. } | State::Closing => now < c.deadline,
-                State::Waiting { .. } => true,
-            });
-        }
-    }
-
-    /// A request being answered, for metrics.
-    struct Pending {
-        method: String,
-        path: String,
-        started: Instant,
-    }
-
-    impl Pending {
-        fn unparsed() -> Pending {
-            Pending { method: "other".into(), path: "other".into(), started: Instant::now() }
+            self.metrics.observe(&pending.path, &pending.method, status, seconds);
         }
     }
 }
