@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tally-voting/tally/go/internal/queue"
 )
 
 // Metrics are the consumer's Prometheus metrics (go/cmd/consumer/README.md lists them).
@@ -16,7 +18,31 @@ type Metrics struct {
 	lag          *prometheus.GaugeVec
 	rewinds      prometheus.Counter
 	retentionGap prometheus.Counter
+	// stageSeconds and acceptToCounted say where a vote's time between its accept and its count
+	// goes (docs/performance.md, "Accept to counted").
+	stageSeconds    *prometheus.HistogramVec
+	acceptToCounted *prometheus.HistogramVec
 }
+
+// Stages of a vote's way through the consumer, the stage label of tally_consumer_stage_seconds.
+// Delivery and queue are observed once per record, the others once per batch.
+const (
+	// StageDelivery is from the vote's accept time to its record's fetch by this consumer: the
+	// producer's batch wait (linger), Kafka's write and the reader's fetch.
+	StageDelivery = "delivery"
+	// StageQueue is from the fetch to the start of the record's batch: the batch's collection
+	// window (BatchWait) and the wait for the partition's previous batch.
+	StageQueue = "queue"
+	// StageMongo, StageRedis and StageCommit are a batch's MongoDB insert (votelog.Store.Insert),
+	// Redis apply (counts.Store.Apply) and Kafka offset commit, retries included.
+	StageMongo  = "mongo_insert"
+	StageRedis  = "redis_apply"
+	StageCommit = "offset_commit"
+)
+
+// latencyBuckets go from 1 ms to about a minute in steps of 1.5x: fine enough for a p99 near
+// 100 ms, wide enough for the seconds of a stalled partition.
+var latencyBuckets = prometheus.ExponentialBuckets(0.001, 1.5, 28)
 
 // Outcomes of a record, the processed counter's label.
 const (
@@ -63,7 +89,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "tally_consumer_retention_lost_records_total",
 		Help: "Records to apply that Kafka's retention had already deleted; the counts miss them until the audit (go/cmd/audit -repair) rebuilds them from MongoDB.",
 	})
-	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag, m.rewinds, m.retentionGap)
+	m.stageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tally_consumer_stage_seconds",
+		Help:    "Time in each stage between a vote's accept and its count, by stage: delivery (accept to fetch, per record), queue (fetch to its batch's start, per record), mongo_insert, redis_apply, offset_commit (per batch).",
+		Buckets: latencyBuckets,
+	}, []string{"stage"})
+	m.acceptToCounted = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tally_consumer_accept_to_counted_seconds",
+		Help:    "From a vote's accept by a producer to its count in Redis (the apply script's return), per counted vote, by route.",
+		Buckets: latencyBuckets,
+	}, []string{"route"})
+	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag, m.rewinds, m.retentionGap,
+		m.stageSeconds, m.acceptToCounted)
+	for _, s := range []string{StageDelivery, StageQueue, StageMongo, StageRedis, StageCommit} {
+		m.stageSeconds.WithLabelValues(s)
+	}
+	for _, r := range []string{queue.RouteGRPC, queue.RouteWasm} {
+		m.acceptToCounted.WithLabelValues(r)
+	}
 	for _, o := range []string{OutcomeCounted, OutcomeDuplicate, OutcomeReplayed} {
 		m.processed.WithLabelValues(o)
 	}

@@ -106,6 +106,16 @@ func Decode(m kafka.Message) (Record, error) {
 // AcceptedAt is the vote's accept time.
 func (r Record) AcceptedAt() time.Time { return time.UnixMilli(r.Vote.GetAcceptedAtUnixMs()).UTC() }
 
+// AcceptedAtHeader is the accept time in m's header, without decoding the vote (for timing a
+// record before its batch is processed); ok is false when the header is missing or malformed.
+func AcceptedAtHeader(m kafka.Message) (at time.Time, ok bool) {
+	ms, err := strconv.ParseInt(header(m, HeaderAcceptedAt), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
 func header(m kafka.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {

@@ -41,6 +41,22 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAcceptedAtHeader(t *testing.T) {
+	m, err := Encode(Record{Vote: sampleVote(), Route: RouteGRPC})
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if at, ok := AcceptedAtHeader(m); !ok || at.UnixMilli() != 1795460000123 {
+		t.Errorf("AcceptedAtHeader = %v, %v; want 1795460000123 ms", at, ok)
+	}
+	for _, v := range []string{"", "soon", "0", "-5"} {
+		bad := kafka.Message{Headers: []kafka.Header{{Key: HeaderAcceptedAt, Value: []byte(v)}}}
+		if at, ok := AcceptedAtHeader(bad); ok {
+			t.Errorf("AcceptedAtHeader(%q) = %v, true; want false", v, at)
+		}
+	}
+}
+
 func TestEncodeRejectsIncompleteRecords(t *testing.T) {
 	noID := sampleVote()
 	noID.VoteId = ""
