@@ -1,7 +1,8 @@
 // Command web serves Tally's webapp: the built Vue app (WEB_ROOT) and, under /api/, the Node API
 // (API_URL), from one origin. The same static binary runs under //:up and as the webapp's
-// container (port 8080 on Cloud Run: a non-root user cannot bind 80). Settings come from the environment (README.md); SIGTERM stops accepting,
-// ends open event streams (browsers reconnect by themselves), finishes other requests, exits 0.
+// container (port 8080 on Cloud Run: its non-root user cannot bind 80). Settings come from the
+// environment (README.md); SIGTERM stops accepting, ends open event streams (browsers reconnect
+// by themselves), finishes other requests, exits 0.
 package main
 
 import (
