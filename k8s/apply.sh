@@ -12,7 +12,8 @@
 # the repository); shows what will change; applies everything with `kubectl apply --server-side`;
 # then waits for Kafka, every Job, Deployment and StatefulSet. diff: only shows what apply would
 # change, the operator included. delete: removes all of it but the volumes (and the Secrets
-# their data was made with); --volumes removes those too.
+# their data was made with, and Kafka's cluster id, which apply gives back to the kept brokers'
+# volumes); --volumes removes those too.
 set -euo pipefail
 
 mode=$1 manifests=$2 refs=$3 push=$4 strimzi=$5 pin=$6
@@ -115,7 +116,19 @@ if [[ $mode == diff ]]; then
   exit 0
 fi
 
+# Kafka's cluster id lives only in the Kafka resource's status, but every broker's volume is
+# formatted with it: a new Kafka gets a new id and its brokers refuse the kept volumes. So delete
+# keeps it in this ConfigMap, in a namespace it keeps, and apply gives it back (below).
+cluster_id_map=kafka-cluster-id
+kafka_cluster_id() { k get kafka tally -n tally-kafka -o 'jsonpath={.status.clusterId}' 2>/dev/null || true; }
+
 if [[ $mode == delete ]]; then
+  if ! $volumes && [[ -n $(kafka_cluster_id) ]]; then
+    id=$(kafka_cluster_id)
+    k create configmap "$cluster_id_map" -n tally-kafka --from-literal=clusterId="$id" --dry-run=client -o yaml |
+      k apply --server-side --field-manager=tally -f - >/dev/null
+    log "Kafka's cluster id $id kept in ConfigMap tally-kafka/$cluster_id_map, for apply to give back to the kept volumes"
+  fi
   # Kafka topics first, while their operator still runs: without --volumes they are let go
   # unmanaged first, so the topic operator leaves their data alone.
   if k get crd kafkatopics.kafka.strimzi.io >/dev/null 2>&1; then
@@ -137,6 +150,18 @@ if [[ $mode == delete ]]; then
   k delete -f "$operator" --ignore-not-found --timeout "$timeout"
   log "done"
   exit 0
+fi
+
+# Kafka's volumes kept by a delete without --volumes, and no Kafka resource: a new one must get
+# their cluster id back, or its brokers refuse them. Without the id, stop before changing anything.
+restore_id=
+if ! k get kafka tally -n tally-kafka >/dev/null 2>&1; then
+  kept=$(k get pvc -n tally-kafka -l strimzi.io/cluster=tally -o name 2>/dev/null || true)
+  if [[ -n $kept ]]; then
+    restore_id=$(k get configmap "$cluster_id_map" -n tally-kafka -o 'jsonpath={.data.clusterId}' 2>/dev/null || true)
+    [[ -n $restore_id ]] || die "Kafka's volumes are kept ($(echo $kept)) but the cluster id they were formatted with is not (ConfigMap tally-kafka/$cluster_id_map): a new Kafka would get a new id and its brokers would refuse them. Create the ConfigMap with the old id (kubectl create configmap $cluster_id_map -n tally-kafka --from-literal=clusterId=<id>; a broker's volume holds it in meta.properties) and apply again, or delete the volumes (//k8s:delete -- --volumes) to start Kafka empty"
+    log "Kafka's volumes are kept ($(echo $kept)): the new Kafka gets their cluster id $restore_id"
+  fi
 fi
 
 log "namespaces"
@@ -236,7 +261,28 @@ else
   log "applying $(wc -l <<<"$changes") changes (group.version.Kind.namespace.name):"
   echo "$changes" >&2
 fi
+if [[ -n $restore_id ]]; then
+  # Strimzi's recovery of a KRaft cluster from kept volumes: create the Kafka with reconciliation
+  # paused, set its status.clusterId to the volumes' id, then let the operator reconcile.
+  docs_of_kind Kafka "$manifests" |
+    awk '{ print } /^metadata:$/ { print "  annotations:"; print "    strimzi.io/pause-reconciliation: \"true\"" }' |
+    k apply --server-side --field-manager=tally -f - >/dev/null
+  # A paused operator still writes the status (its ReconciliationPaused condition): set the id
+  # until it stays.
+  for attempt in {1..10}; do
+    k patch kafka tally -n tally-kafka --subresource=status --type=merge \
+      -p "{\"status\":{\"clusterId\":\"$restore_id\"}}" >/dev/null
+    sleep 2
+    [[ $(kafka_cluster_id) == "$restore_id" ]] && break
+    ((attempt < 10)) || die "Kafka tally's status.clusterId does not keep $restore_id (is reconciliation paused?)"
+  done
+  k annotate kafka tally -n tally-kafka strimzi.io/pause-reconciliation- >/dev/null
+  log "Kafka tally re-created with the kept volumes' cluster id $restore_id"
+fi
 k apply --server-side --field-manager=tally -f "$manifests" >/dev/null
+if [[ -n $restore_id ]]; then
+  k delete configmap "$cluster_id_map" -n tally-kafka >/dev/null
+fi
 
 log "waiting for the workloads (up to $timeout each)"
 while read -r kind name ns; do

@@ -81,14 +81,20 @@ func tail(s string, n int) string {
 // rendered manifests, with Strimzi's released install files from the shared folder.
 func (k *cluster) apply(mode string, r rendered, extra ...string) string {
 	k.t.Helper()
+	out, err := k.run(mode, r, extra...)
+	if err != nil {
+		k.t.Fatalf("k8s/apply.sh %s: %v\n%s", mode, err, out)
+	}
+	return out
+}
+
+// run is apply that returns the script's failure.
+func (k *cluster) run(mode string, r rendered, extra ...string) (string, error) {
 	args := append([]string{runfile.Path(k.t, "APPLY"), mode, r.manifests, r.refs, runfile.Path(k.t, "PUSH"),
 		runfile.Path(k.t, "STRIMZI"), runfile.Path(k.t, "STRIMZI_PIN"),
 		"--kubeconfig", k.c.Kubeconfig, "--strimzi-install", runfile.Path(k.t, "STRIMZI_INSTALL")}, extra...)
 	out, err := exec.CommandContext(k.ctx, "bash", args...).CombinedOutput()
-	if err != nil {
-		k.t.Fatalf("k8s/apply.sh %s: %v\n%s", mode, err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
 // standInForStrimzi marks Kafka tally Ready once it exists, as the operator does when its
@@ -629,6 +635,47 @@ func TestApply(t *testing.T) {
 	t.Run("diff after apply shows no changes", func(t *testing.T) {
 		if out := k.apply("diff", r); !strings.Contains(out, "no changes") {
 			t.Errorf("k8s/apply.sh diff right after apply:\n%s", out)
+		}
+	})
+
+	// What the operator would have done for Kafka's brokers: a cluster id in the status and a
+	// volume claim per broker, labelled with the cluster (kwok runs no operator).
+	const clusterID = "Yq7tV0b9QmKc3xW1pZrLsA"
+	k.must("", "patch", "kafka", "tally", "-n", "tally-kafka", "--subresource=status", "--type=merge",
+		"-p", `{"status":{"clusterId":"`+clusterID+`"}}`)
+	k.must(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data-tally-dual-role-0
+  namespace: tally-kafka
+  labels: {strimzi.io/cluster: tally, strimzi.io/kind: Kafka, strimzi.io/pool-name: dual-role}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 20Gi}}`, "create", "-f", "-")
+
+	t.Run("delete keeps Kafka's cluster id, apply gives it back to the kept volumes", func(t *testing.T) {
+		k.apply("delete", r, "--timeout", "120s")
+		if got := k.must("", "get", "configmap", "kafka-cluster-id", "-n", "tally-kafka", "-o", "jsonpath={.data.clusterId}"); got != clusterID {
+			t.Fatalf("after delete, the kept cluster id is %q, want %s", got, clusterID)
+		}
+		kafkaReady := k.standInForStrimzi()
+		out := k.apply("apply", r, "--skip-push", "--timeout", "120s")
+		<-kafkaReady
+		got := k.must("", "get", "kafka", "tally", "-n", "tally-kafka", "-o",
+			`jsonpath={.status.clusterId} {.metadata.annotations.strimzi\.io/pause-reconciliation}`)
+		if got != clusterID+" " || !strings.Contains(out, "cluster id "+clusterID) {
+			t.Errorf("the re-created Kafka: cluster id and pause annotation %q, want %s and none\n%s", got, clusterID, tail(out, 2<<10))
+		}
+
+		// Without the kept id, apply refuses before changing anything.
+		k.apply("delete", r, "--timeout", "120s")
+		k.must("", "delete", "configmap", "kafka-cluster-id", "-n", "tally-kafka")
+		out, err := k.run("apply", r, "--skip-push", "--timeout", "120s")
+		if err == nil || !strings.Contains(out, "cluster id they were formatted with is not") {
+			t.Errorf("apply with kept Kafka volumes and no cluster id: %v\n%s", err, tail(out, 2<<10))
+		}
+		if left, _ := k.kubectl("", "get", "deployments", "-A", "-o", "name"); strings.TrimSpace(left) != "" {
+			t.Errorf("the refused apply created:\n%s", left)
 		}
 	})
 
