@@ -27,6 +27,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/votelog"
 )
@@ -100,7 +101,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := consume.NewMetrics(reg)
-	health := consume.NewHealth("redis", "mongo", "kafka")
+	health := readiness.New("redis", "mongo", "kafka")
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -123,9 +124,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = srv.Shutdown(sctx)
 	}()
 
-	go health.Watch(ctx, "redis", time.Second, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
-	go health.Watch(ctx, "mongo", time.Second, func(ctx context.Context) error { return mc.Ping(ctx, nil) })
-	go health.Watch(ctx, "kafka", time.Second, func(ctx context.Context) error { return queue.Reachable(ctx, cfg.KafkaBrokers) })
+	go health.Watch(ctx, log, "redis", time.Second, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	go health.Watch(ctx, log, "mongo", time.Second, func(ctx context.Context) error { return mc.Ping(ctx, nil) })
+	go health.Watch(ctx, log, "kafka", time.Second, func(ctx context.Context) error { return queue.Reachable(ctx, cfg.KafkaBrokers) })
 
 	log.Info("consumer starting", "brokers", cfg.KafkaBrokers, "group", consume.Group, "topic", queue.VotesTopic,
 		"http", ln.Addr().String(), "batch_size", cfg.Loop.BatchSize, "batch_wait", cfg.Loop.BatchWait)
@@ -154,7 +155,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // handler serves the consumer's health and metrics, in JSON like the other services.
-func handler(health *consume.Health, reg *prometheus.Registry) http.Handler {
+func handler(health *readiness.Checks, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", httpapi.Healthz())
 	mux.Handle("/readyz", httpapi.Readyz(func(context.Context) error { return health.Err() }))

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-voting/tally/go/internal/consume"
+	"github.com/tally-voting/tally/go/internal/readiness"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -56,7 +57,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestHealthAndMetricsEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	consume.NewMetrics(reg)
-	health := consume.NewHealth("redis")
+	health := readiness.New("redis")
 	h := handler(health, reg)
 	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || body != "{\"error\":\"not ready\"}\n" {
 		t.Errorf("/readyz before the first check = %d %q, want 503 and a JSON error", code, body)

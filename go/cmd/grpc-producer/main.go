@@ -25,6 +25,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/httpapi"
 	"github.com/tally-voting/tally/go/internal/produce"
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/service"
 	"github.com/tally-voting/tally/go/internal/vote"
 	"github.com/tally-voting/tally/go/internal/voterpc"
@@ -96,7 +97,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ClientID:     "tally-grpc-producer",
 	})
 	hs := health.NewServer()
-	readiness := voterpc.NewReadiness(hs)
+	ready := readiness.New("kafka")
+	voterpc.ReportHealth(hs, ready)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(voterpc.Observe(log, metrics)))
 	votev1.RegisterVoteServiceServer(srv, voterpc.NewServer(writer, voterpc.Options{
 		WriteTimeout: cfg.KafkaWriteTimeout,
@@ -107,7 +109,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", httpapi.Healthz())
-	mux.Handle("/readyz", httpapi.Readyz(func(context.Context) error { return readiness.Err() }))
+	mux.Handle("/readyz", httpapi.Readyz(func(context.Context) error { return ready.Err() }))
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		if httpapi.Allow(w, r, http.MethodGet, http.MethodHead) {
@@ -129,7 +131,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Cancelled on a signal, or when either server fails: everything then stops in order.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	go readiness.Watch(runCtx, log, cfg.KafkaCheckEvery, func(ctx context.Context) error {
+	go ready.Watch(runCtx, log, "kafka", cfg.KafkaCheckEvery, func(ctx context.Context) error {
 		return queue.Reachable(ctx, cfg.KafkaBrokers)
 	})
 	grpcDone := make(chan error, 1)

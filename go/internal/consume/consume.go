@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tally-voting/tally/go/internal/counts"
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/votelog"
 )
 
@@ -142,7 +143,7 @@ type Deps struct {
 	Counts      Counter
 	Logs        LogWriter
 	DeadLetters DeadLetterWriter
-	Health      *Health
+	Health      *readiness.Checks
 	Metrics     *Metrics
 	Log         *slog.Logger
 	// Now is the clock of the logs' counted_at; time.Now if nil.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/votelog"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
@@ -258,7 +259,7 @@ type rig struct {
 	counter *fakeCounter
 	logs    *fakeLogs
 	dlq     *fakeDLQ
-	health  *Health
+	health  *readiness.Checks
 	reg     *prometheus.Registry
 	loop    *Loop
 }
@@ -289,7 +290,7 @@ func newRig(cfg Config, partitions ...int) *rig {
 		counter: &fakeCounter{j: j, watermark: map[int]int64{}, stuck: -1},
 		logs:    &fakeLogs{j: j, docs: map[string]votelog.Log{}},
 		dlq:     &fakeDLQ{j: j},
-		health:  NewHealth(),
+		health:  readiness.New(),
 		reg:     prometheus.NewRegistry(),
 	}
 	r.loop = New(cfg, Deps{
@@ -565,27 +566,5 @@ func TestShutdownNeverCommitsUnapplied(t *testing.T) {
 	}
 	if slices.ContainsFunc(r.j.list(), func(s string) bool { return strings.HasPrefix(s, "commit") }) {
 		t.Fatalf("committed an unapplied record: %q", r.j.list())
-	}
-}
-
-func TestHealth(t *testing.T) {
-	h := NewHealth("redis", "mongo")
-	if err := h.Err(); err == nil || !strings.Contains(err.Error(), "not checked yet") {
-		t.Fatalf("fresh health = %v, want not ready", err)
-	}
-	h.Set("redis", nil)
-	h.Set("mongo", nil)
-	if err := h.Err(); err != nil {
-		t.Fatalf("health = %v, want ready", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Watch(ctx, "kafka", 10*time.Millisecond, func(context.Context) error { return errors.New("down") })
-	deadline := time.Now().Add(5 * time.Second)
-	for h.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := h.Err(); err == nil || !strings.Contains(err.Error(), "kafka: down") {
-		t.Fatalf("health = %v, want kafka: down", err)
 	}
 }

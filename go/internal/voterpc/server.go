@@ -1,7 +1,7 @@
 // Package voterpc is the gRPC side of the gRPC route: the VoteService server that validates a
 // vote, gives it an id and writes it to Kafka, the errors it answers with (InvalidArgument naming
-// the field, Unavailable when Kafka fails), its per-call log line and metrics, and the readiness
-// that the standard grpc.health.v1 service reports.
+// the field, Unavailable when Kafka fails), its per-call log line and metrics, and the standard
+// grpc.health.v1 service following the process's readiness (go/internal/readiness).
 package voterpc
 
 import (

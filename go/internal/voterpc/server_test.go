@@ -27,6 +27,7 @@ import (
 
 	"github.com/tally-voting/tally/go/internal/badrequest"
 	"github.com/tally-voting/tally/go/internal/queue"
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/vote"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
@@ -283,49 +284,26 @@ func TestObserveRecoversPanics(t *testing.T) {
 	}
 }
 
-func TestReadinessFollowsKafka(t *testing.T) {
+// The standard health service follows the readiness checks, for the server and the service alike.
+func TestReportHealthFollowsTheChecks(t *testing.T) {
 	hs := health.NewServer()
-	r := NewReadiness(hs)
-	status := func(service string) healthpb.HealthCheckResponse_ServingStatus {
-		resp, err := hs.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.GetStatus()
-	}
-	if r.Err() == nil || status("") != healthpb.HealthCheckResponse_NOT_SERVING {
-		t.Fatal("ready before any check")
-	}
-	var mu sync.Mutex
-	kafkaErr := error(nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		r.Watch(ctx, slog.New(slog.DiscardHandler), 10*time.Millisecond, func(context.Context) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return kafkaErr
-		})
-		close(done)
-	}()
-	waitFor := func(want healthpb.HealthCheckResponse_ServingStatus) {
+	checks := readiness.New("kafka")
+	ReportHealth(hs, checks)
+	want := func(s healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Second)
-		for status("") != want || status(votev1.VoteService_ServiceDesc.ServiceName) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("status never became %v", want)
+		for _, service := range []string{"", votev1.VoteService_ServiceDesc.ServiceName} {
+			resp, err := hs.Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(5 * time.Millisecond)
+			if resp.GetStatus() != s {
+				t.Fatalf("%q is %v, want %v", service, resp.GetStatus(), s)
+			}
 		}
 	}
-	waitFor(healthpb.HealthCheckResponse_SERVING)
-	mu.Lock()
-	kafkaErr = errors.New("connection refused")
-	mu.Unlock()
-	waitFor(healthpb.HealthCheckResponse_NOT_SERVING)
-	if r.Err() == nil {
-		t.Fatal("Err() = nil while kafka is down")
-	}
-	cancel()
-	<-done
+	want(healthpb.HealthCheckResponse_NOT_SERVING)
+	checks.Set("kafka", nil)
+	want(healthpb.HealthCheckResponse_SERVING)
+	checks.Set("kafka", errors.New("connection refused"))
+	want(healthpb.HealthCheckResponse_NOT_SERVING)
 }
