@@ -6,18 +6,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/tally-voting/tally/go/internal/audit"
 	"github.com/tally-voting/tally/go/internal/counts"
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/service"
@@ -60,9 +58,6 @@ func main() {
 	service.Main("audit", configFromEnv(*repair), func(c Config) slog.Level { return c.LogLevel }, run)
 }
 
-// errDiffer is run's error when the counts differ from the logs (and were not repaired).
-var errDiffer = errors.New("Redis's counts differ from MongoDB's logs")
-
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -77,79 +72,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("MONGO_URL: %w", err)
 	}
 	defer mc.Disconnect(context.WithoutCancel(ctx))
-	return audit(ctx, counts.New(rdb), votelog.New(mc.Database(votelog.Database)), cfg.Repair, log)
-}
-
-// audit compares once, and with repair rewrites the counts if they differ.
-func audit(ctx context.Context, store *counts.Store, logs *votelog.Store, repair bool, log *slog.Logger) error {
-	snap, err := store.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	recount, err := logs.Recount(ctx, snap.Applied)
-	if err != nil {
-		return err
-	}
-	var want counts.Counts
-	for ba, n := range recount {
-		want.Add(ba.Band, ba.Album, n)
-	}
-	diffs := compare(snap.Counts, want)
-	for _, d := range diffs {
-		log.Warn("difference", "count", d.count, "key", d.key, "field", d.field, "redis", d.redis, "logs", d.logs)
-	}
-	log.Info("audited", "watermarks", snap.Applied, "votes_in_logs", want.Total, "votes_in_redis", snap.Total,
-		"differences", len(diffs))
-	if len(diffs) == 0 {
-		return nil
-	}
-	if !repair {
-		return fmt.Errorf("%w: %d differences (rerun with -repair to rewrite the counts from the logs)", errDiffer, len(diffs))
-	}
-	if err := store.Replace(ctx, snap, want); err != nil {
-		if errors.Is(err, counts.ErrMoved) {
-			return fmt.Errorf("not repaired: %w; stop the consumers (or wait until no votes arrive) and rerun", err)
-		}
-		return err
-	}
-	log.Info("repaired: Redis's counts rewritten from the logs", "votes", want.Total)
-	return nil
-}
-
-// difference is one count that is not what the logs say.
-type difference struct {
-	count, key, field string
-	redis, logs       int64
-}
-
-// compare lists every count of got that differs from want.
-func compare(got, want counts.Counts) []difference {
-	var diffs []difference
-	if got.Total != want.Total {
-		diffs = append(diffs, difference{"total", counts.TotalKey, "", got.Total, want.Total})
-	}
-	hash := func(count, key string, g, w map[string]int64) {
-		for _, f := range slices.Sorted(maps.Keys(union(g, w))) {
-			if g[f] != w[f] {
-				diffs = append(diffs, difference{count, key, f, g[f], w[f]})
-			}
-		}
-	}
-	hash("by_band", counts.BandKey, got.ByBand, want.ByBand)
-	hash("by_album", counts.AlbumKey, got.ByAlbum, want.ByAlbum)
-	for _, b := range counts.Bands(got, want) {
-		hash("band_albums", counts.BandAlbumsKey(b), got.BandAlbums[b], want.BandAlbums[b])
-	}
-	return diffs
-}
-
-func union(a, b map[string]int64) map[string]bool {
-	u := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		u[k] = true
-	}
-	for k := range b {
-		u[k] = true
-	}
-	return u
+	_, err = audit.Run(ctx, counts.New(rdb), votelog.New(mc.Database(votelog.Database)), cfg.Repair, log)
+	return err
 }

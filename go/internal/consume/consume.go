@@ -113,10 +113,19 @@ type Partitions interface {
 	Earliest(ctx context.Context, partition int) (int64, error)
 }
 
-// PartitionReader reads one partition (a *kafka.Reader without a group).
+// PartitionReader reads one partition in batches (over a *kafka.Reader without a group).
 type PartitionReader interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
+	// Fetch returns the next records in offset order: at least one and at most most, taking
+	// more that arrive within wait of the first; or none if idle passes without a record. It
+	// fails when a fetch fails (call it again) or ctx ends before a record came.
+	Fetch(ctx context.Context, most int, wait, idle time.Duration) ([]Fetched, error)
 	Close() error
+}
+
+// Fetched is a record and when the reader fetched it from Kafka.
+type Fetched struct {
+	kafka.Message
+	At time.Time
 }
 
 // Counter applies votes to the counts (a *counts.Store).

@@ -101,22 +101,29 @@ type fakeReader struct {
 	next int64
 }
 
-func (r *fakeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+func (r *fakeReader) Fetch(ctx context.Context, most int, _, idle time.Duration) ([]Fetched, error) {
+	idleTimer := time.NewTimer(idle)
+	defer idleTimer.Stop()
 	for {
 		r.k.mu.Lock()
 		grew := r.k.grew
+		var batch []Fetched
 		for _, m := range r.k.logs[r.p] {
-			if m.Offset >= r.next {
-				r.k.mu.Unlock()
-				r.next = m.Offset + 1
-				return m, nil
+			if m.Offset >= r.next && len(batch) < most {
+				batch = append(batch, Fetched{m, time.Now()})
 			}
 		}
 		r.k.mu.Unlock()
+		if len(batch) > 0 {
+			r.next = batch[len(batch)-1].Offset + 1
+			return batch, nil
+		}
 		select {
 		case <-ctx.Done():
-			return kafka.Message{}, ctx.Err()
+			return nil, ctx.Err()
 		case <-grew:
+		case <-idleTimer.C:
+			return nil, nil
 		}
 	}
 }
@@ -164,6 +171,7 @@ type fakeCounter struct {
 	total     int
 	failApply int           // fail this many Apply calls first
 	block     chan struct{} // if set, Apply waits for it
+	entered   chan struct{} // if set, Apply sends to it on entry
 	stuck     int           // Apply of this partition always fails (-1: none)
 }
 
@@ -177,6 +185,9 @@ func (c *fakeCounter) Applied(_ context.Context, p int) (int64, error) {
 }
 
 func (c *fakeCounter) Apply(ctx context.Context, p int, expected, through int64, votes []counts.Vote) (counts.Result, error) {
+	if c.entered != nil {
+		c.entered <- struct{}{}
+	}
 	if c.block != nil {
 		<-c.block
 	}
@@ -280,6 +291,27 @@ func (r *rig) metric(t *testing.T, name string) float64 {
 	return 0
 }
 
+// observations is how many values histogram name holds for the label value.
+func (r *rig) observations(t *testing.T, name, label string) uint64 {
+	t.Helper()
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == label {
+				return m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	t.Fatalf("no histogram %s{%s}", name, label)
+	return 0
+}
+
 // newRig returns a loop whose group assigns it partitions.
 func newRig(cfg Config, partitions ...int) *rig {
 	j := &journal{}
@@ -332,29 +364,63 @@ func (r *rig) waitCommit(t *testing.T, p int, offset int64) {
 	}
 }
 
-// run starts the loop; stop ends its context, waits for Run, then leaves the group as main does
-// (which waits for the partitions' batches in hand).
-func run(t *testing.T, r *rig) (stop func() error) {
+// running is a started loop.
+type running struct {
+	t      *testing.T
+	r      *rig
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// run starts the loop.
+func run(t *testing.T, r *rig) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Run(ctx) }()
 	t.Cleanup(cancel)
-	return func() error {
-		cancel()
-		select {
-		case err := <-done:
-			r.kafka.mu.Lock()
-			gen := r.kafka.gen
-			r.kafka.mu.Unlock()
-			if gen != nil {
-				gen.leave()
-			}
-			return err
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
-			return nil
+	return &running{t: t, r: r, cancel: cancel, done: done}
+}
+
+// signal ends Run's context, as SIGTERM does, and waits for Run to return.
+func (x *running) signal() error {
+	x.t.Helper()
+	x.cancel()
+	select {
+	case err := <-x.done:
+		return err
+	case <-time.After(10 * time.Second):
+		x.t.Fatal("Run did not return after its context ended")
+		return nil
+	}
+}
+
+// leave leaves the group as main does, which waits for the partitions' batches in hand.
+func (x *running) leave() {
+	x.r.kafka.mu.Lock()
+	gen := x.r.kafka.gen
+	x.r.kafka.mu.Unlock()
+	if gen != nil {
+		gen.leave()
+	}
+}
+
+// stop is signal then leave.
+func (x *running) stop() error {
+	err := x.signal()
+	x.leave()
+	return err
+}
+
+// waitJournal waits until the journal holds entry.
+func (r *rig) waitJournal(t *testing.T, entry string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(r.j.list(), entry) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal never held %q: %q", entry, r.j.list())
 		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -369,13 +435,13 @@ func (r *rig) writes() []string {
 func TestBatchWritesInOrderThenCommits(t *testing.T) {
 	r := newRig(Config{BatchSize: 4, BatchWait: time.Second}, 0)
 	r.kafka.add(voteMsg(t, 0, 0, "a"), poisonMsg(0, 1), voteMsg(t, 0, 2, "b"), voteMsg(t, 0, 3, "a"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 0, 3)
 	want := []string{"dlq 0:1", "mongo 0:0,0:2", "redis 0:0,2 through 3", "commit 0:3"}
 	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
-	if err := stop(); err != nil {
+	if err := x.stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if r.counter.total != 2 {
@@ -390,14 +456,42 @@ func TestBatchWritesInOrderThenCommits(t *testing.T) {
 	}
 }
 
+// Every record's delivery and queue time, every batch's stages and every counted vote's accept
+// to count are observed, so /metrics says where a vote's time went.
+func TestStagesAreTimed(t *testing.T) {
+	r := newRig(Config{BatchSize: 4, BatchWait: time.Second}, 0)
+	r.kafka.add(voteMsg(t, 0, 0, "a"), poisonMsg(0, 1), voteMsg(t, 0, 2, "b"), voteMsg(t, 0, 3, "a"))
+	x := run(t, r)
+	r.waitCommit(t, 0, 3)
+	if err := x.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	for _, c := range []struct {
+		name, label string
+		want        uint64
+	}{
+		{"tally_consumer_stage_seconds", StageDelivery, 3}, // the poison record has no accept time
+		{"tally_consumer_stage_seconds", StageQueue, 4},
+		{"tally_consumer_stage_seconds", StageMongo, 1},
+		{"tally_consumer_stage_seconds", StageRedis, 1},
+		{"tally_consumer_stage_seconds", StageCommit, 1},
+		{"tally_consumer_accept_to_counted_seconds", queue.RouteGRPC, 2},
+		{"tally_consumer_accept_to_counted_seconds", queue.RouteWasm, 0},
+	} {
+		if got := r.observations(t, c.name, c.label); got != c.want {
+			t.Errorf("%s{%s}: %d observations, want %d", c.name, c.label, got, c.want)
+		}
+	}
+}
+
 // A vote id sent again later (a producer retry, the same Idempotency-Key to either route) lands
 // in another batch: its log is not the stored one, so it is not counted.
 func TestLaterRecordOfAVoteIDIsNotCounted(t *testing.T) {
 	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond}, 1)
 	r.kafka.add(voteMsg(t, 1, 0, "a"), voteMsg(t, 1, 1, "a"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 1, 1)
-	stop()
+	x.stop()
 	want := []string{"mongo 1:0", "redis 1:0 through 0", "commit 1:0", "mongo 1:1", "redis 1: through 1", "commit 1:1"}
 	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
@@ -413,9 +507,9 @@ func TestReadingStartsAtTheWatermark(t *testing.T) {
 	r := newRig(Config{BatchSize: 4, BatchWait: time.Second}, 2)
 	r.counter.watermark[2] = 11
 	r.kafka.add(poisonMsg(2, 10), voteMsg(t, 2, 11, "a"), voteMsg(t, 2, 12, "b"), poisonMsg(2, 13))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 2, 13)
-	stop()
+	x.stop()
 	want := []string{"open 2:12", "dlq 2:13", "mongo 2:12", "redis 2:12 through 13", "commit 2:13"}
 	if got := r.j.list(); !slices.Equal(got, want) {
 		t.Fatalf("journal = %q, want %q", got, want)
@@ -427,14 +521,14 @@ func TestReadingStartsAtTheWatermark(t *testing.T) {
 func TestRedisBehindIsReplayed(t *testing.T) {
 	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: 20 * time.Millisecond}, 3)
 	r.kafka.add(voteMsg(t, 3, 0, "a"), voteMsg(t, 3, 1, "b"), voteMsg(t, 3, 2, "c"), voteMsg(t, 3, 3, "a"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 3, 3)
 	// Redis comes back with only the first batch applied.
 	r.counter.mu.Lock()
 	r.counter.watermark[3], r.counter.total = 1, 2
 	r.counter.mu.Unlock()
 	r.waitCommit(t, 3, 3)
-	stop()
+	x.stop()
 	if r.counter.total != 3 {
 		t.Fatalf("counted %d after the replay, want 3", r.counter.total)
 	}
@@ -451,7 +545,7 @@ func TestRedisBehindIsReplayed(t *testing.T) {
 func TestApplyFindingRedisBehindReplays(t *testing.T) {
 	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: time.Hour}, 4)
 	r.kafka.add(voteMsg(t, 4, 0, "a"), voteMsg(t, 4, 1, "b"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 4, 1)
 	r.counter.mu.Lock()
 	delete(r.counter.watermark, 4) // Redis lost everything
@@ -459,7 +553,7 @@ func TestApplyFindingRedisBehindReplays(t *testing.T) {
 	r.counter.mu.Unlock()
 	r.kafka.add(voteMsg(t, 4, 2, "c"), voteMsg(t, 4, 3, "d"))
 	r.waitCommit(t, 4, 3)
-	stop()
+	x.stop()
 	if r.counter.total != 4 {
 		t.Fatalf("counted %d after the replay, want 4", r.counter.total)
 	}
@@ -474,9 +568,9 @@ func TestRetentionPassedStartsAtTheEarliest(t *testing.T) {
 	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond}, 5)
 	r.kafka.earliest[5] = 3
 	r.kafka.add(voteMsg(t, 5, 3, "a"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 5, 3)
-	stop()
+	x.stop()
 	if got := r.metric(t, "tally_consumer_retention_lost_records_total"); got != 3 {
 		t.Fatalf("retention gap = %v, want 3", got)
 	}
@@ -490,7 +584,7 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond}, 1)
 	r.counter.failApply = 5
 	r.kafka.add(voteMsg(t, 1, 0, "a"))
-	stop := run(t, r)
+	x := run(t, r)
 	deadline := time.Now().Add(5 * time.Second)
 	for r.health.Err() == nil {
 		if time.Now().After(deadline) {
@@ -510,7 +604,7 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
-	stop()
+	x.stop()
 }
 
 // Partitions are applied concurrently: one stuck partition does not hold up another.
@@ -519,34 +613,27 @@ func TestPartitionsProceedIndependently(t *testing.T) {
 		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond}, 3, 4)
 	r.counter.stuck = 3
 	r.kafka.add(voteMsg(t, 3, 0, "a"), voteMsg(t, 4, 0, "b"))
-	stop := run(t, r)
+	x := run(t, r)
 	r.waitCommit(t, 4, 0)
 	if slices.Contains(r.j.list(), "commit 3:0") {
 		t.Fatal("the stuck partition was committed")
 	}
-	stop()
+	x.stop()
 }
 
 // On shutdown the batch in hand is finished and committed before the group is left.
 func TestShutdownFinishesTheBatch(t *testing.T) {
 	r := newRig(Config{BatchSize: 2, BatchWait: time.Second}, 5)
 	r.counter.block = make(chan struct{})
+	r.counter.entered = make(chan struct{}, 1)
 	r.kafka.add(voteMsg(t, 5, 7, "a"), voteMsg(t, 5, 8, "b"))
-	stop := run(t, r)
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(r.j.list(), "mongo 5:7,5:8") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the batch never reached MongoDB: %q", r.j.list())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	done := make(chan error)
-	go func() { done <- stop() }()
-	time.Sleep(50 * time.Millisecond) // SIGTERM arrives while Redis is being written
-	close(r.counter.block)
-	if err := <-done; err != nil {
+	x := run(t, r)
+	<-r.counter.entered // Redis is being written
+	if err := x.signal(); err != nil { // SIGTERM arrives meanwhile
 		t.Fatalf("Run = %v", err)
 	}
+	close(r.counter.block)
+	x.leave()
 	if got := r.j.list(); !slices.Contains(got, "commit 5:8") {
 		t.Fatalf("writes = %q, want the batch committed before the group was left", got)
 	}
@@ -559,9 +646,9 @@ func TestShutdownNeverCommitsUnapplied(t *testing.T) {
 		RetryMax: 10 * time.Millisecond, DrainTimeout: 100 * time.Millisecond}, 0)
 	r.counter.failApply = 1 << 30
 	r.kafka.add(voteMsg(t, 0, 0, "a"))
-	stop := run(t, r)
-	time.Sleep(50 * time.Millisecond)
-	if err := stop(); err != nil {
+	x := run(t, r)
+	r.waitJournal(t, "redis-failed 0")
+	if err := x.stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if slices.ContainsFunc(r.j.list(), func(s string) bool { return strings.HasPrefix(s, "commit") }) {

@@ -86,7 +86,89 @@ func (k *kafkaPartitions) Open(partition int, offset int64) PartitionReader {
 	})
 	// Without a group, SetOffset only records where the first fetch starts; it cannot fail.
 	_ = r.SetOffset(offset)
-	return r
+	return newKafkaReader(r, k.cfg.QueueCapacity)
+}
+
+// kafkaReader hands a *kafka.Reader's records over in batches: a goroutine fetches ahead into a
+// short queue (every record held is heap the collector scans, six partitions at once under the
+// consumer's soft memory limit).
+type kafkaReader struct {
+	r       *kafka.Reader
+	in      chan fetchResult
+	pending error // a failed fetch met in the middle of a batch, returned by the next Fetch
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+type fetchResult struct {
+	f   Fetched
+	err error
+}
+
+func newKafkaReader(r *kafka.Reader, queue int) *kafkaReader {
+	ctx, stop := context.WithCancel(context.Background())
+	k := &kafkaReader{r: r, in: make(chan fetchResult, max(queue, 1)), stop: stop, done: make(chan struct{})}
+	go k.prefetch(ctx)
+	return k
+}
+
+func (k *kafkaReader) prefetch(ctx context.Context) {
+	defer close(k.done)
+	for {
+		m, err := k.r.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case k.in <- fetchResult{Fetched{m, time.Now()}, err}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (k *kafkaReader) Fetch(ctx context.Context, most int, wait, idle time.Duration) ([]Fetched, error) {
+	if err := k.pending; err != nil {
+		k.pending = nil
+		return nil, err
+	}
+	idleTimer := time.NewTimer(idle)
+	defer idleTimer.Stop()
+	var batch []Fetched
+	select {
+	case f := <-k.in:
+		if f.err != nil {
+			return nil, f.err
+		}
+		batch = append(make([]Fetched, 0, most), f.f)
+	case <-idleTimer.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	waitTimer := time.NewTimer(wait)
+	defer waitTimer.Stop()
+	for len(batch) < most {
+		select {
+		case f := <-k.in:
+			if f.err != nil {
+				k.pending = f.err
+				return batch, nil
+			}
+			batch = append(batch, f.f)
+		case <-waitTimer.C:
+			return batch, nil
+		case <-ctx.Done():
+			return batch, nil
+		}
+	}
+	return batch, nil
+}
+
+func (k *kafkaReader) Close() error {
+	k.stop()
+	<-k.done
+	return k.r.Close()
 }
 
 func (k *kafkaPartitions) Earliest(ctx context.Context, partition int) (int64, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,13 +17,14 @@ import (
 // partition consumes partition p for one generation, from Redis's watermark + 1, until run or
 // the generation ends; then it finishes the batch in hand (for up to DrainTimeout) and returns.
 func (l *Loop) partition(run, genCtx context.Context, gen Generation, p int) {
-	stop, cancelStop := context.WithCancel(run)
+	// stop derives from the generation's context, so its end reaches stop at once.
+	stop, cancelStop := context.WithCancel(genCtx)
 	defer cancelStop()
-	defer context.AfterFunc(genCtx, cancelStop)()
+	defer context.AfterFunc(run, cancelStop)()
 	// Writes outlive stop by up to DrainTimeout, so the batch in hand is finished and committed.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(stop))
 	defer cancelWork()
-	defer context.AfterFunc(stop, func() { time.AfterFunc(l.cfg.DrainTimeout, cancelWork) })()
+	defer afterStop(stop, l.cfg.DrainTimeout, cancelWork)()
 
 	var applied int64
 	if err := l.retry(stop, targetRedis, func(ctx context.Context) (err error) {
@@ -41,6 +43,32 @@ func (l *Loop) partition(run, genCtx context.Context, gen Generation, p int) {
 			return
 		}
 		applied = next - 1
+	}
+}
+
+// afterStop runs f d after stop ends, unless the returned release is called first; release
+// also drops the timer (a partition's end must not leave one behind).
+func afterStop(stop context.Context, d time.Duration, f func()) (release func()) {
+	var (
+		mu       sync.Mutex
+		timer    *time.Timer
+		released bool
+	)
+	unwatch := context.AfterFunc(stop, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !released {
+			timer = time.AfterFunc(d, f)
+		}
+	})
+	return func() {
+		unwatch()
+		mu.Lock()
+		defer mu.Unlock()
+		released = true
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
@@ -65,35 +93,37 @@ func (l *Loop) firstOffset(ctx context.Context, p int, from int64) (int64, error
 }
 
 // read applies partition p's records from offset from (Redis's watermark applied + 1, or later
-// if retention deleted those) in batches until stop ends (it finishes
-// the records fetched by then) or Redis is found behind what this reader applied: then it returns
-// the offset to read again from and rewind true.
+// if retention deleted those) in batches until stop ends (it finishes the batch fetched by then)
+// or Redis is found behind what this reader applied: then it returns the offset to read again
+// from and rewind true.
 func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, applied int64) (next int64, rewind bool) {
 	l.Log.Info("consuming partition", "partition", p, "from_offset", from)
 	reader := l.Partitions.Open(p, from)
 	defer reader.Close()
-	fetchCtx, cancelFetch := context.WithCancel(stop)
-	defer cancelFetch()
-	// A short hand-over: the reader queues ahead too, and every record held is heap the
-	// collector scans (six partitions at once under the consumer's soft memory limit).
-	in := make(chan kafka.Message, min(l.cfg.BatchSize, 256))
-	go l.fetch(fetchCtx, reader, p, in)
 
 	expected := applied // the watermark this reader last saw or wrote
-	idle := time.NewTicker(l.cfg.WatermarkCheck)
-	defer idle.Stop()
 	for {
-		batch, open := l.collect(in, idle.C)
+		var batch []Fetched
+		if err := l.retry(stop, targetKafka, func(ctx context.Context) (err error) {
+			batch, err = reader.Fetch(ctx, l.cfg.BatchSize, l.cfg.BatchWait, l.cfg.WatermarkCheck)
+			return err
+		}); err != nil {
+			return 0, false
+		}
 		if len(batch) == 0 {
-			if !open {
-				return 0, false
-			}
+			// Idle for WatermarkCheck: has Redis gone back in time meanwhile?
 			applied, err := l.Counts.Applied(work, p)
 			if err == nil && applied < expected {
 				l.behind(p, expected, applied)
 				return applied + 1, true
 			}
 			continue
+		}
+		l.fetched(p, batch)
+		for _, f := range batch {
+			if at, ok := queue.AcceptedAtHeader(f.Message); ok {
+				l.Metrics.stageSeconds.WithLabelValues(StageDelivery).Observe(f.At.Sub(at).Seconds())
+			}
 		}
 		res, err := l.process(work, gen, p, batch, expected)
 		if err != nil {
@@ -116,72 +146,19 @@ func (l *Loop) behind(p int, expected, applied int64) {
 		"partition", p, "watermark_written", expected, "watermark_found", applied, "records_to_replay", expected-applied)
 }
 
-// fetch reads records into in until ctx ends, then closes in.
-func (l *Loop) fetch(ctx context.Context, r PartitionReader, p int, in chan<- kafka.Message) {
-	defer close(in)
-	delay := l.cfg.RetryMin
-	for {
-		m, err := r.FetchMessage(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			l.Metrics.writeErrors.WithLabelValues(targetKafka).Inc()
-			l.Log.Warn("fetch failed; retrying", "partition", p, "err", err, "retry_in", delay)
-			if !sleep(ctx, delay) {
-				return
-			}
-			delay = min(2*delay, l.cfg.RetryMax)
-			continue
-		}
-		delay = l.cfg.RetryMin
-		l.fetched(m)
-		select {
-		case in <- m:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// collect waits for a record, then takes more until the batch is full, BatchWait has passed or
-// in is closed (open is false then). A tick of idle before the first record returns no batch.
-func (l *Loop) collect(in <-chan kafka.Message, idle <-chan time.Time) (batch []kafka.Message, open bool) {
-	var first kafka.Message
-	select {
-	case m, ok := <-in:
-		if !ok {
-			return nil, false
-		}
-		first = m
-	case <-idle:
-		return nil, true
-	}
-	batch = append(make([]kafka.Message, 0, l.cfg.BatchSize), first)
-	timer := time.NewTimer(l.cfg.BatchWait)
-	defer timer.Stop()
-	for len(batch) < l.cfg.BatchSize {
-		select {
-		case m, ok := <-in:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, m)
-		case <-timer.C:
-			return batch, true
-		}
-	}
-	return batch, true
-}
-
 // process applies one batch of partition p's records, in offset order, and commits it, unless
 // Redis's watermark is below expected (Result.Behind): then nothing is counted or committed. It
 // fails only when ctx ends first, leaving the batch uncommitted.
-func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka.Message, expected int64) (counts.Result, error) {
+func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetched, expected int64) (counts.Result, error) {
 	start := time.Now()
 	last := batch[len(batch)-1]
+	queued := l.Metrics.stageSeconds.WithLabelValues(StageQueue)
+	for _, f := range batch {
+		queued.Observe(start.Sub(f.At).Seconds())
+	}
 	var (
 		candidates []counts.Vote
+		routes     []string // of candidates
 		logs       []votelog.Log
 		dead       []kafka.Message
 		replayed   int // at or below the watermark
@@ -189,7 +166,8 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 	)
 	logged := make(map[string]bool, len(batch))
 	countedAt := l.Now().UTC()
-	for _, m := range batch {
+	for _, f := range batch {
+		m := f.Message
 		if m.Offset <= expected { // applied before, so also logged or dead-lettered before
 			replayed++
 			continue
@@ -213,6 +191,7 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 		}
 		logged[v.GetVoteId()] = true
 		candidates = append(candidates, counts.Vote{Offset: m.Offset, Band: v.GetName(), Album: v.GetAlbum(), AcceptedAt: r.AcceptedAt()})
+		routes = append(routes, r.Route)
 		logs = append(logs, votelog.Log{
 			VoteID: v.GetVoteId(), Name: v.GetName(), Album: v.GetAlbum(), Year: v.GetYear(), Rank: v.GetRank(),
 			Route: r.Route, AcceptedAt: r.AcceptedAt(), CountedAt: countedAt, Partition: p, Offset: m.Offset,
@@ -224,15 +203,20 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 			return counts.Result{}, err
 		}
 	}
-	var votes []counts.Vote
+	var (
+		votes      []counts.Vote
+		voteRoutes []string
+	)
 	if len(logs) > 0 {
 		var own []bool
+		began := time.Now()
 		if err := l.retry(ctx, targetMongo, func(ctx context.Context) (err error) {
 			own, err = l.Logs.Insert(ctx, logs)
 			return err
 		}); err != nil {
 			return counts.Result{}, err
 		}
+		l.Metrics.stageSeconds.WithLabelValues(StageMongo).Observe(time.Since(began).Seconds())
 		if len(own) != len(logs) {
 			return counts.Result{}, fmt.Errorf("logs: %d answers for %d logs", len(own), len(logs))
 		}
@@ -240,12 +224,14 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 		for i, c := range candidates {
 			if own[i] {
 				votes = append(votes, c)
+				voteRoutes = append(voteRoutes, routes[i])
 			} else {
 				duplicates++
 			}
 		}
 	}
 	var res counts.Result
+	began := time.Now()
 	if err := l.retry(ctx, targetRedis, func(ctx context.Context) (err error) {
 		res, err = l.Counts.Apply(ctx, p, expected, last.Offset, votes)
 		return err
@@ -254,6 +240,13 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 	}
 	if res.Behind {
 		return res, nil
+	}
+	applied := time.Now()
+	l.Metrics.stageSeconds.WithLabelValues(StageRedis).Observe(applied.Sub(began).Seconds())
+	if res.Replayed == 0 { // else some of votes were counted before, and their time is not this one
+		for i, v := range votes {
+			l.Metrics.acceptToCounted.WithLabelValues(voteRoutes[i]).Observe(applied.Sub(v.AcceptedAt).Seconds())
+		}
 	}
 	replayed += res.Replayed
 	l.Metrics.applySeconds.Observe(time.Since(start).Seconds())
@@ -265,7 +258,9 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []kafka
 	l.Log.Debug("batch applied", "partition", p, "from_offset", batch[0].Offset, "to_offset", last.Offset,
 		"counted", res.Counted, "duplicates", duplicates, "replayed", replayed, "dead_lettered", len(dead),
 		"took", time.Since(start))
+	began = time.Now()
 	l.commit(ctx, gen, p, last.Offset+1)
+	l.Metrics.stageSeconds.WithLabelValues(StageCommit).Observe(time.Since(began).Seconds())
 	return res, nil
 }
 
@@ -324,17 +319,19 @@ func (l *Loop) retry(ctx context.Context, target string, op func(context.Context
 
 // fetched and committed keep each partition's lag: its high watermark minus the next offset to
 // commit (the first fetched offset until a commit says more).
-func (l *Loop) fetched(m kafka.Message) {
+func (l *Loop) fetched(p int, batch []Fetched) {
 	l.lagMu.Lock()
-	pl, ok := l.lag[m.Partition]
+	pl, ok := l.lag[p]
 	if !ok {
-		pl = &partitionLag{next: m.Offset}
-		l.lag[m.Partition] = pl
+		pl = &partitionLag{next: batch[0].Offset}
+		l.lag[p] = pl
 	}
-	pl.end = max(pl.end, m.HighWaterMark)
+	for _, m := range batch {
+		pl.end = max(pl.end, m.HighWaterMark)
+	}
 	lag := pl.end - pl.next
 	l.lagMu.Unlock()
-	l.Metrics.setLag(m.Partition, lag)
+	l.Metrics.setLag(p, lag)
 }
 
 func (l *Loop) committed(p int, next int64) {

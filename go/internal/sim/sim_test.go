@@ -1,0 +1,122 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestSchedules runs SIM_SCHEDULES schedules (default 2000) from SIM_SEED on (default 1), on
+// as many Redis databases in parallel as there are CPUs, and fails on the first seeds that
+// break an invariant, printing each with the trace of its replay.
+func TestSchedules(t *testing.T) {
+	opts := redisOptions(t)
+	schedules := envInt(t, "SIM_SCHEDULES", 2000)
+	first := uint64(envInt(t, "SIM_SEED", 1))
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	maxFailures := envInt(t, "SIM_MAX_FAILURES", 5)
+	var (
+		next   atomic.Uint64
+		mu     sync.Mutex
+		failed []Result
+		totals Stats
+		wg     sync.WaitGroup
+	)
+	next.Store(first)
+	started := time.Now()
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := *opts
+			o.DB = 1 + i
+			for {
+				seed := next.Add(1) - 1
+				if seed >= first+uint64(schedules) {
+					return
+				}
+				mu.Lock()
+				stop := len(failed) >= maxFailures
+				mu.Unlock()
+				if stop {
+					return
+				}
+				res, err := Run(context.Background(), seed, DefaultConfig(), &o)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				totals.add(res.Stats)
+				if res.Failed() {
+					failed = append(failed, res)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d schedules from seed %d in %v: %+v", schedules, first, time.Since(started).Round(time.Millisecond), totals)
+	for _, f := range failed {
+		t.Errorf("%s", f)
+	}
+	if len(failed) > 0 {
+		replay := DefaultConfig()
+		replay.Trace = true
+		o := *opts
+		o.DB = 1
+		res, err := Run(context.Background(), failed[0].Seed, replay, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tail := res.Trace[max(0, len(res.Trace)-envInt(t, "SIM_TRACE_LINES", 300)):]
+		t.Logf("replay of seed %d (%d violations, last %d of %d trace lines):\n%s", res.Seed, len(res.Violations),
+			len(tail), len(res.Trace), strings.Join(tail, "\n"))
+	}
+}
+
+func (s *Stats) add(o Stats) {
+	s.Produced += o.Produced
+	s.Deleted += o.Deleted
+	s.RedisCrashes += o.RedisCrashes
+	s.Rebalances += o.Rebalances
+	s.Kills += o.Kills
+	s.Audits += o.Audits
+	s.Repairs += o.Repairs
+	s.MongoFaults += o.MongoFaults
+	s.LostNamed += o.LostNamed
+}
+
+func redisOptions(t *testing.T) *redis.Options {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		t.Fatal("REDIS_URL is not set: run this test through its stack_test target")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("REDIS_URL: %v", err)
+	}
+	return opts
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a number", name, v)
+	}
+	return n
+}
