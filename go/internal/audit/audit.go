@@ -12,12 +12,13 @@ import (
 	"slices"
 
 	"github.com/tally-voting/tally/go/internal/counts"
+	"github.com/tally-voting/tally/go/internal/queue"
 	"github.com/tally-voting/tally/go/internal/votelog"
 )
 
 // Counts reads and rewrites Redis's counts (a *counts.Store).
 type Counts interface {
-	Snapshot(ctx context.Context) (counts.Snapshot, error)
+	Snapshot(ctx context.Context, partitions int) (counts.Snapshot, error)
 	Replace(ctx context.Context, at counts.Snapshot, c counts.Counts) error
 }
 
@@ -38,7 +39,7 @@ type Result struct {
 // Run compares once, logging every difference, and with repair rewrites the counts if they
 // differ. It returns an error wrapping ErrDiffer if they differ and were not repaired.
 func Run(ctx context.Context, store Counts, logs Logs, repair bool, log *slog.Logger) (Result, error) {
-	snap, err := store.Snapshot(ctx)
+	snap, err := store.Snapshot(ctx, queue.VotesPartitions)
 	if err != nil {
 		return Result{}, err
 	}

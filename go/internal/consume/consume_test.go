@@ -107,6 +107,8 @@ func (r *fakeReader) Fetch(ctx context.Context, most int, _, idle time.Duration)
 	for {
 		r.k.mu.Lock()
 		grew := r.k.grew
+		// As kafka-go does: a position that retention deleted skips to the earliest offset.
+		r.next = max(r.next, r.k.earliest[r.p])
 		var batch []Fetched
 		for _, m := range r.k.logs[r.p] {
 			if m.Offset >= r.next && len(batch) < most {
@@ -576,6 +578,45 @@ func TestRetentionPassedStartsAtTheEarliest(t *testing.T) {
 	}
 	if got := r.j.list()[0]; got != "open 5:3" {
 		t.Fatalf("first = %q, want open 5:3", got)
+	}
+}
+
+// Retention deletes records of a partition being read before the reader got to them: kafka-go
+// skips to the earliest offset, and the loop names the skipped records lost, exactly, once the
+// batch after them is applied.
+func TestRetentionWhileReadingIsNamed(t *testing.T) {
+	r := newRig(Config{BatchSize: 10, BatchWait: time.Millisecond}, 5)
+	r.kafka.add(voteMsg(t, 5, 0, "a"), voteMsg(t, 5, 1, "b"))
+	x := run(t, r)
+	r.waitCommit(t, 5, 1)
+	r.kafka.mu.Lock()
+	r.kafka.earliest[5] = 5 // 2 to 4 are deleted before they are read
+	r.kafka.mu.Unlock()
+	r.kafka.add(voteMsg(t, 5, 2, "c"), voteMsg(t, 5, 3, "d"), voteMsg(t, 5, 4, "e"), voteMsg(t, 5, 5, "f"), voteMsg(t, 5, 6, "g"))
+	r.waitCommit(t, 5, 6)
+	x.stop()
+	if got := r.metric(t, "tally_consumer_retention_lost_records_total"); got != 3 {
+		t.Fatalf("retention loss = %v, want 3 (offsets 2 to 4)", got)
+	}
+	if r.counter.total != 4 {
+		t.Fatalf("counted %d, want 4", r.counter.total)
+	}
+}
+
+// The records retention deleted are the last of an idle partition: no record comes after them to
+// show the gap, so the idle check passes the watermark over them and names them.
+func TestRetentionOfAnIdlePartitionIsNamed(t *testing.T) {
+	r := newRig(Config{BatchSize: 10, BatchWait: time.Millisecond, WatermarkCheck: 10 * time.Millisecond}, 2)
+	r.counter.watermark[2] = 1
+	r.kafka.earliest[2] = 4
+	x := run(t, r)
+	r.waitCommit(t, 2, 3)
+	x.stop()
+	if got := r.metric(t, "tally_consumer_retention_lost_records_total"); got != 2 {
+		t.Fatalf("retention loss = %v, want 2 (offsets 2 and 3)", got)
+	}
+	if w, _ := r.counter.Applied(context.Background(), 2); w != 3 {
+		t.Fatalf("watermark = %d, want 3", w)
 	}
 }
 

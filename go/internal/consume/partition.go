@@ -73,23 +73,74 @@ func afterStop(stop context.Context, d time.Duration, f func()) (release func())
 }
 
 // firstOffset is from, or the partition's earliest offset if retention deleted the records from
-// there on: those are counted by nobody, logged as an error and in a metric, and the audit
-// (go/cmd/audit) repairs the counts from MongoDB's logs, which hold them.
+// there on. Those are named lost with the batch (or idle check) that passes the watermark over
+// them (lost), not here: a reader that stops before its first batch would name them again.
 func (l *Loop) firstOffset(ctx context.Context, p int, from int64) (int64, error) {
-	var earliest int64
-	if err := l.retry(ctx, targetKafka, func(ctx context.Context) (err error) {
-		earliest, err = l.Partitions.Earliest(ctx, p)
-		return err
-	}); err != nil {
+	earliest, err := l.earliest(ctx, p)
+	if err != nil {
 		return 0, err
 	}
-	if from >= earliest {
-		return from, nil
+	return max(from, earliest), nil
+}
+
+func (l *Loop) earliest(ctx context.Context, p int) (earliest int64, err error) {
+	err = l.retry(ctx, targetKafka, func(ctx context.Context) (err error) {
+		earliest, err = l.Partitions.Earliest(ctx, p)
+		return err
+	})
+	return earliest, err
+}
+
+// span is the offsets from up to (not including) to.
+type span struct{ from, to int64 }
+
+// deleted lists the offsets between expected (the watermark this reader last saw or wrote) and
+// the batch's records that the reader did not deliver because retention deleted them: kafka-go
+// skips to the earliest offset when its position was deleted, and only logs it. Gaps that
+// retention does not explain (offsets Kafka uses for no record) are not losses.
+func (l *Loop) deleted(ctx context.Context, p int, expected int64, batch []Fetched) ([]span, error) {
+	var gaps []span
+	prev := expected
+	for _, f := range batch {
+		if f.Offset > prev+1 {
+			gaps = append(gaps, span{prev + 1, f.Offset})
+		}
+		prev = max(prev, f.Offset)
 	}
-	l.Metrics.retentionGap.Add(float64(earliest - from))
-	l.Log.Error("records to apply are past the topic's retention: counts may miss them until the audit repairs them",
-		"partition", p, "from_offset", from, "earliest_offset", earliest, "missing_records", earliest-from)
-	return earliest, nil
+	if len(gaps) == 0 {
+		return nil, nil
+	}
+	earliest, err := l.earliest(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return clip(gaps, earliest), nil
+}
+
+// clip keeps the offsets of spans below earliest: those retention deleted.
+func clip(spans []span, earliest int64) []span {
+	var out []span
+	for _, s := range spans {
+		if to := min(s.to, earliest); to > s.from {
+			out = append(out, span{s.from, to})
+		}
+	}
+	return out
+}
+
+// lost names the records of spans lost: retention deleted them before this reader applied
+// them, so they are in no count, and in the logs only if counted once before Redis went back in
+// time (then the audit's -repair restores them). They are named before the watermark passes
+// them, so a crash in between names them again rather than never; and relative to the watermark
+// this reader last saw, so records another consumer applied meanwhile (its generation ended,
+// not yet its batch) are named though counted. Without such a crash or a Redis going back, each
+// lost record is named once.
+func (l *Loop) lost(p int, spans []span) {
+	for _, s := range spans {
+		l.Metrics.retentionGap.Add(float64(s.to - s.from))
+		l.Log.Error("records deleted by Kafka's retention before they were applied: the counts miss them",
+			"partition", p, "from_offset", s.from, "to_offset", s.to-1, "missing_records", s.to-s.from)
+	}
 }
 
 // read applies partition p's records from offset from (Redis's watermark applied + 1, or later
@@ -117,6 +168,16 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 				l.behind(p, expected, applied)
 				return applied + 1, true
 			}
+			// Or has retention deleted records this reader had yet to read? Then no record may
+			// come to show the gap: pass them now.
+			next, rewind, err := l.passDeleted(work, gen, p, expected)
+			if err != nil {
+				return 0, false
+			}
+			if rewind {
+				return next, true
+			}
+			expected = max(expected, next-1)
 			continue
 		}
 		l.fetched(p, batch)
@@ -125,6 +186,11 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 				l.Metrics.stageSeconds.WithLabelValues(StageDelivery).Observe(f.At.Sub(at).Seconds())
 			}
 		}
+		gone, err := l.deleted(work, p, expected, batch)
+		if err != nil {
+			return 0, false
+		}
+		l.lost(p, gone)
 		res, err := l.process(work, gen, p, batch, expected)
 		if err != nil {
 			l.Log.Warn("batch left unapplied and uncommitted; it will be replayed", "partition", p,
@@ -137,6 +203,30 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 		}
 		expected = max(expected, res.Applied)
 	}
+}
+
+// passDeleted moves partition p's watermark past the records retention deleted after expected,
+// and names them lost. It returns the next offset to apply, or rewind true and the offset to read
+// again from if Redis is behind expected.
+func (l *Loop) passDeleted(ctx context.Context, gen Generation, p int, expected int64) (next int64, rewind bool, err error) {
+	earliest, err := l.earliest(ctx, p)
+	if err != nil || earliest <= expected+1 {
+		return expected + 1, false, err
+	}
+	l.lost(p, []span{{expected + 1, earliest}})
+	var res counts.Result
+	if err := l.retry(ctx, targetRedis, func(ctx context.Context) (err error) {
+		res, err = l.Counts.Apply(ctx, p, expected, earliest-1, nil)
+		return err
+	}); err != nil {
+		return 0, false, err
+	}
+	if res.Behind {
+		l.behind(p, expected, res.Applied)
+		return res.Applied + 1, true, nil
+	}
+	l.commit(ctx, gen, p, earliest)
+	return res.Applied + 1, false, nil
 }
 
 // behind reports a Redis found with an older watermark than this consumer wrote.

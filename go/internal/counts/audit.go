@@ -50,83 +50,73 @@ func Bands(cs ...Counts) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// Snapshot is the counts and the partitions' watermarks, read in one transaction: the counts are
+// Snapshot is the counts and the partitions' watermarks, read at one instant: the counts are
 // exactly those of the records at or below the watermarks.
 type Snapshot struct {
 	// Applied is each partition's watermark (partitions with none are absent).
 	Applied map[int]int64
+	// Partitions is how many partitions the topic has: Replace checks that each of them still
+	// has the watermark it had, or still none.
+	Partitions int
 	Counts
 }
 
-// Snapshot reads the counts and the watermarks at one instant.
-func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
-	appliedKeys, err := s.scan(ctx, appliedPrefix+"*")
+//go:embed snapshot.lua
+var snapshotSource string
+
+// Snapshot reads the counts and the watermarks at one instant, in one script. partitions is how
+// many partitions topic votes has.
+func (s *Store) Snapshot(ctx context.Context, partitions int) (Snapshot, error) {
+	res, err := redis.NewScript(snapshotSource).Run(ctx, s.rdb, []string{TotalKey, BandKey, AlbumKey},
+		appliedPrefix, bandAlbumsPrefix).Slice()
 	if err != nil {
-		return Snapshot{}, err
-	}
-	bandKeys, err := s.scan(ctx, bandAlbumsPrefix+"*")
-	if err != nil {
-		return Snapshot{}, err
-	}
-	var (
-		applied         = make([]*redis.StringCmd, len(appliedKeys))
-		bandAlbums      = make([]*redis.MapStringStringCmd, len(bandKeys))
-		total           *redis.StringCmd
-		byBand, byAlbum *redis.MapStringStringCmd
-	)
-	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		for i, k := range appliedKeys {
-			applied[i] = tx.Get(ctx, k)
-		}
-		total = tx.Get(ctx, TotalKey)
-		byBand = tx.HGetAll(ctx, BandKey)
-		byAlbum = tx.HGetAll(ctx, AlbumKey)
-		for i, k := range bandKeys {
-			bandAlbums[i] = tx.HGetAll(ctx, k)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("read the counts: %w", err)
 	}
-	snap := Snapshot{Applied: map[int]int64{}, Counts: Counts{
+	if len(res) != 5 {
+		return Snapshot{}, fmt.Errorf("read the counts: the script returned %d values", len(res))
+	}
+	snap := Snapshot{Applied: map[int]int64{}, Partitions: partitions, Counts: Counts{
 		ByBand: map[string]int64{}, ByAlbum: map[string]int64{}, BandAlbums: map[string]map[string]int64{},
 	}}
 	var errs []error
-	for i, k := range appliedKeys {
+	marks, _ := res[0].([]any)
+	for i := 0; i+1 < len(marks); i += 2 {
+		k, _ := marks[i].(string)
+		v, _ := marks[i+1].(string)
 		p, err1 := strconv.Atoi(strings.TrimPrefix(k, appliedPrefix))
-		w, err2 := strconv.ParseInt(applied[i].Val(), 10, 64)
+		w, err2 := strconv.ParseInt(v, 10, 64)
 		if err1 != nil || err2 != nil {
-			errs = append(errs, fmt.Errorf("%s = %q: not a partition's watermark", k, applied[i].Val()))
+			errs = append(errs, fmt.Errorf("%s = %q: not a partition's watermark", k, v))
 			continue
 		}
 		snap.Applied[p] = w
 	}
-	if v := total.Val(); v != "" {
+	if v, ok := res[1].(string); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		errs = append(errs, wrapIf(err, TotalKey))
 		snap.Total = n
 	}
-	errs = append(errs, readInts(byBand.Val(), snap.ByBand, BandKey), readInts(byAlbum.Val(), snap.ByAlbum, AlbumKey))
-	for i, k := range bandKeys {
+	errs = append(errs, readInts(flatHash(res[2]), snap.ByBand, BandKey), readInts(flatHash(res[3]), snap.ByAlbum, AlbumKey))
+	bands, _ := res[4].([]any)
+	for i := 0; i+1 < len(bands); i += 2 {
+		k, _ := bands[i].(string)
 		m := map[string]int64{}
-		errs = append(errs, readInts(bandAlbums[i].Val(), m, k))
+		errs = append(errs, readInts(flatHash(bands[i+1]), m, k))
 		snap.BandAlbums[strings.TrimPrefix(k, bandAlbumsPrefix)] = m
 	}
 	return snap, errors.Join(errs...)
 }
 
-func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
-	var keys []string
-	iter := s.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+// flatHash is an HGETALL reply from a script: field, value, field, value...
+func flatHash(v any) map[string]string {
+	flat, _ := v.([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[f] = v
 	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", pattern, err)
-	}
-	slices.Sort(keys)
-	return keys, nil
+	return m
 }
 
 func readInts(from map[string]string, to map[string]int64, key string) error {
@@ -157,16 +147,28 @@ var ErrMoved = errors.New("the watermarks moved since the snapshot: consumers ar
 var replaceSource string
 
 // Replace rewrites every count of Counts (TotalKey, BandKey, AlbumKey and each band's
-// BandAlbumsKey, dropping bands c does not have) with c, in one script, if the watermarks are
-// still at; otherwise it changes nothing and returns ErrMoved. The 10-second buckets are left
-// as they are.
+// BandAlbumsKey, dropping bands c does not have) with c, in one script, if every partition's
+// watermark is still what it was at (a partition that had none still has none); otherwise it
+// changes nothing and returns ErrMoved. The 10-second buckets are left as they are.
 func (s *Store) Replace(ctx context.Context, at Snapshot, c Counts) error {
-	parts := slices.Sorted(maps.Keys(at.Applied))
+	set := map[int]bool{}
+	for p := range at.Partitions {
+		set[p] = true
+	}
+	for p := range at.Applied {
+		set[p] = true
+	}
+	parts := slices.Sorted(maps.Keys(set))
 	keys := make([]string, 0, len(parts)+3+len(at.BandAlbums)+len(c.BandAlbums))
-	expected := make([]string, 0, len(parts))
+	expected := make([]*string, 0, len(parts))
 	for _, p := range parts {
 		keys = append(keys, AppliedKey(p))
-		expected = append(expected, strconv.FormatInt(at.Applied[p], 10))
+		if w, ok := at.Applied[p]; ok {
+			v := strconv.FormatInt(w, 10)
+			expected = append(expected, &v)
+		} else {
+			expected = append(expected, nil)
+		}
 	}
 	keys = append(keys, TotalKey, BandKey, AlbumKey)
 	bands := Bands(at.Counts, c)
@@ -177,7 +179,7 @@ func (s *Store) Replace(ctx context.Context, at Snapshot, c Counts) error {
 		hashes = append(hashes, c.BandAlbums[b])
 	}
 	payload, err := json.Marshal(struct {
-		Expected []string           `json:"expected"`
+		Expected []*string          `json:"expected"`
 		Total    string             `json:"total"`
 		Hashes   []map[string]int64 `json:"hashes"`
 	}{expected, strconv.FormatInt(c.Total, 10), hashes})

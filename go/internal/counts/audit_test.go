@@ -17,7 +17,7 @@ func TestSnapshotAndReplace(t *testing.T) {
 	now := time.Now()
 	apply(t, s, 0, -1, 2, vote(0, "Alux Nahual", "Leyenda", now), vote(1, "Alux Nahual", "Conquista", now), vote(2, "Nobody", "Nothing", now))
 	apply(t, s, 4, -1, 0, vote(0, "Alux Nahual", "Leyenda", now))
-	snap, err := s.Snapshot(ctx)
+	snap, err := s.Snapshot(ctx, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestSnapshotAndReplace(t *testing.T) {
 	if err := s.Replace(ctx, snap, fixed); err != nil {
 		t.Fatalf("replace: %v", err)
 	}
-	again, err := s.Snapshot(ctx)
+	again, err := s.Snapshot(ctx, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,5 +53,22 @@ func TestSnapshotAndReplace(t *testing.T) {
 	}
 	if got := get(t, rdb, TotalKey); got != "6" {
 		t.Fatalf("total = %s after a refused repair, want 6", got)
+	}
+
+	// A partition without a watermark at the snapshot gets its first batch (as after a Redis
+	// loss): the repair would drop it, and its watermark would keep it from being replayed.
+	again, err = s.Snapshot(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := again.Applied[5]; ok {
+		t.Fatalf("partition 5 has a watermark before its first batch: %v", again.Applied)
+	}
+	apply(t, s, 5, -1, 0, vote(0, "Alux Nahual", "Conquista", now))
+	if err := s.Replace(ctx, again, fixed); !errors.Is(err, ErrMoved) {
+		t.Fatalf("replace after a partition's first batch = %v, want ErrMoved", err)
+	}
+	if got := get(t, rdb, TotalKey); got != "7" {
+		t.Fatalf("total = %s after a refused repair, want 7", got)
 	}
 }

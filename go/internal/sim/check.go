@@ -76,7 +76,7 @@ func (w *world) check(ctx context.Context) {
 			return
 		}
 	}
-	snap, err := store.Snapshot(ctx)
+	snap, err := store.Snapshot(ctx, w.cfg.Partitions)
 	if err != nil {
 		w.violate("read the counts: %v", err)
 		return

@@ -317,14 +317,15 @@ func (w *world) drained() bool {
 			return false // an audit still runs
 		}
 	}
-	// Drained: every record of every partition is applied, or deleted by retention.
+	// Drained: every partition's watermark is at its last record, whether the records were
+	// applied or deleted by retention (the consumers pass deleted ones, naming them lost).
 	marks := w.redis.watermarks()
 	for p, end := range w.kafka.ends() {
 		m, ok := marks[p]
 		if !ok {
 			m = -1
 		}
-		if max(m+1, w.kafka.earliest[p]) < end {
+		if m != end-1 {
 			return false
 		}
 	}
