@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import gevent
 import pymongo
@@ -68,12 +68,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                    "the profile's file of locust/data/ (votes.csv; mockaroo_2x2.json for assignment)")
     for name in ("grpc", "wasm", "redis", "mongo"):
         p.add_argument(f"--{name}-url", help=f"the {name} address, overriding --target")
+    p.add_argument("--redis-password-stdin", action="store_true",
+                   help="read the Redis password from the first line of stdin and put it into the Redis address, "
+                        "so no command line shows it")
     p.add_argument("--settle", type=parse_duration, default=60.0, help="how long to wait for the consumer to count every vote")
     p.add_argument("--keys", default="proto/redis_keys.json", help="the Redis key layout (Bazel passes its runfiles path)")
     return p.parse_args(argv)
 
 
-def targets(args: argparse.Namespace) -> dict[str, str | None]:
+def targets(args: argparse.Namespace, stdin=sys.stdin) -> dict[str, str | None]:
     if args.target == "local":
         out = {name: os.environ.get(env) or default for name, (env, default) in LOCAL.items()}
     else:
@@ -87,6 +90,14 @@ def targets(args: argparse.Namespace) -> dict[str, str | None]:
         out |= {"redis": None, "mongo": None}
     for name in out:
         out[name] = getattr(args, f"{name}_url") or out[name]
+    if args.redis_password_stdin:
+        password = stdin.readline().rstrip("\n")
+        url = urlsplit(out["redis"] or "")
+        if not password or not url.hostname:
+            raise SystemExit("load: --redis-password-stdin needs a password on stdin and a Redis address (--redis-url)")
+        host = url.netloc.rsplit("@", 1)[-1]
+        out["redis"] = urlunsplit((url.scheme, f"{quote(url.username or '', safe='')}:{quote(password, safe='')}@{host}",
+                                   url.path, url.query, ""))
     return out
 
 

@@ -21,3 +21,12 @@ def test_a_base_url_names_the_ingress_hosts():
                    "redis": "redis://r:6379", "mongo": None}
     with pytest.raises(SystemExit):
         targets(parse_args(["--target", "tally.example"]))
+
+
+def test_the_redis_password_comes_from_stdin_not_the_command_line():
+    import io
+    args = parse_args(["--target", "https://tally.example", "--redis-url", "redis://127.0.0.1:6379/0", "--redis-password-stdin"])
+    got = targets(args, stdin=io.StringIO("p@ss/w:rd\n"))
+    assert got["redis"] == "redis://:p%40ss%2Fw%3Ard@127.0.0.1:6379/0"
+    with pytest.raises(SystemExit):
+        targets(args, stdin=io.StringIO(""))
