@@ -130,15 +130,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	log.Info("consumer starting", "brokers", cfg.KafkaBrokers, "group", consume.Group, "topic", queue.VotesTopic,
 		"http", ln.Addr().String(), "batch_size", cfg.Loop.BatchSize, "batch_wait", cfg.Loop.BatchWait)
+	store := counts.New(rdb)
 	loop := consume.New(cfg.Loop, consume.Deps{
 		Group:       group,
 		Partitions:  partitions,
-		Counts:      counts.New(rdb),
+		Counts:      store,
 		Logs:        votelog.New(mc.Database(votelog.Database)),
 		DeadLetters: dlq,
 		Health:      health,
 		Metrics:     metrics,
 		Log:         log,
+		Topic:       &consume.TopicCheck{Kafka: consume.NewTopicReader(cfg.KafkaBrokers), Anchors: store, Health: health, Log: log},
 	})
 	runErr := loop.Run(ctx)
 	health.Set("shutdown", errors.New("shutting down"))

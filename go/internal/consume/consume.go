@@ -157,6 +157,9 @@ type Deps struct {
 	Log         *slog.Logger
 	// Now is the clock of the logs' counted_at; time.Now if nil.
 	Now func() time.Time
+	// Topic refuses partitions that are not the ones Redis's watermarks were counted from
+	// (topic.go); nil only in the loop's unit tests, whose Kafka and Redis are played.
+	Topic *TopicCheck
 }
 
 // Names of the write targets, in metrics and health checks.

@@ -33,6 +33,12 @@ func (l *Loop) partition(run, genCtx context.Context, gen Generation, p int) {
 	}); err != nil {
 		return
 	}
+	if l.Topic != nil {
+		var err error
+		if applied, err = l.Topic.Guard(stop, p, applied); err != nil {
+			return
+		}
+	}
 	for {
 		from, err := l.firstOffset(stop, p, applied+1)
 		if err != nil {

@@ -87,6 +87,7 @@ func goLayout(t *testing.T, p map[string]string) map[string]goKey {
 		"band_albums":    {key: BandAlbumsKey(p["band"]), field: p["album"]},
 		"bucket_10s":     {key: BucketKey(time.Unix(bucket, 0)), field: p["band"], ttl: BucketTTL},
 		"applied_offset": {key: AppliedKey(partition)},
+		"anchor":         {key: AnchorKey(partition)},
 	}
 }
 
