@@ -14,13 +14,13 @@ def pytest_test(name, srcs, data = [], imports = ["."], **kwargs):
       srcs: the test files.
       data: the modules and files the tests need.
       imports: workspace directories to put on sys.path.
-      **kwargs: passed to sh_test.
+      **kwargs: passed to sh_test (env is merged with PYTEST_IMPORTS).
     """
     sh_test(
         name = name,
         srcs = ["//tools/python:pytest_runner.sh"],
         args = ["$(rootpaths %s)" % src for src in srcs],
         data = srcs + data,
-        env = {"PYTEST_IMPORTS": " ".join(imports)},
+        env = {"PYTEST_IMPORTS": " ".join(imports)} | kwargs.pop("env", {}),
         **kwargs
     )
