@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 
 import { BadRequestError, UnavailableError } from './errors.js';
 import { parseLogsQuery, rejectUnknown } from './query.js';
+import { createLive } from './live.js';
 import { createStream } from './stream.js';
 
 /**
@@ -15,12 +16,14 @@ import { createStream } from './stream.js';
  * @param {{ read(): Promise<unknown>, ping(): Promise<void> }} deps.results
  * @param {import('./ballot.js').Ballot | null} [deps.ballot] the contest's ballot (src/ballot.js); null: none
  * @param {number} [deps.streamIntervalMs] how often the stream reads the stores
+ * @param {number} [deps.liveMaxAgeMs] how long one read of the stores serves GET /api/live
  * @param {import('fastify').FastifyServerOptions} [options] passed to Fastify (e.g. { logger: true })
  * @returns {import('fastify').FastifyInstance}
  */
-export function buildApp({ logs, results, ballot = null, streamIntervalMs }, options = {}) {
+export function buildApp({ logs, results, ballot = null, streamIntervalMs, liveMaxAgeMs }, options = {}) {
   const app = Fastify(options);
   const stream = createStream({ logs, results, intervalMs: streamIntervalMs, log: app.log });
+  const live = createLive({ logs, results, maxAgeMs: liveMaxAgeMs, log: app.log });
 
   // Open event streams would keep app.close() waiting for ever: end them first.
   app.addHook('preClose', async () => stream.close());
@@ -74,6 +77,17 @@ export function buildApp({ logs, results, ballot = null, streamIntervalMs }, opt
   app.get('/api/results', async (request) => {
     rejectUnknown(request.query, []);
     return results.read();
+  });
+
+  // The live page's one document (src/live.js): a browser and a CDN may keep it a second, so a
+  // CDN in front of the webapp answers the viewers and this API sees about one request a second.
+  app.get('/api/live', async (request, reply) => {
+    rejectUnknown(request.query, []);
+    const doc = await live.get();
+    const age = live.maxAgeSeconds;
+    reply.header('Cache-Control', `public, max-age=${age}, s-maxage=${age}`).header('ETag', doc.etag);
+    if (request.headers['if-none-match'] === doc.etag) return reply.code(304).send();
+    return reply.type('application/json; charset=utf-8').send(doc.body);
   });
 
   app.get('/api/stream', (request, reply) => {
