@@ -3,7 +3,7 @@
 // the API and the webapp's server, and sets their URLs. Headless Chromium (the toolchain's
 // /usr/bin/chromium, driven by playwright-core; nothing is downloaded) loads the page through the
 // real proxy and checks the last 20 logs and both charts against what was sent, then sends one
-// more vote and watches the page update over the event stream without a reload. The stack gives
+// more vote and watches the page update from the live document (GET /api/live) without a reload. The stack gives
 // the API the contest's ballot (proto/ballot.json): its bands and albums without votes show as
 // zero bars after the counted ones. The page speaks Spanish unless the browser prefers English:
 // each page here is opened with a browser locale (Accept-Language and navigator.languages), and the
@@ -197,7 +197,7 @@ test('the page shows the last 20 logs and both charts with the counted votes, in
   );
   await page.screenshot({ path: join(outputs, 'webapp-desktop.png'), fullPage: true });
 
-  // One more vote, with the page open: it arrives over the stream, no reload.
+  // One more vote, with the page open: it arrives with the next poll of the live document, no reload.
   const id = await vote(env.GRPC_FRONT_URL, ALBUMS[2], 10);
   await page.waitForFunction(
     (newest) => document.querySelector('[role="log"] li:last-child')?.textContent.endsWith(newest),

@@ -51,26 +51,3 @@ function withOthers(bars, others, label) {
   if (!others?.count) return bars;
   return [...bars, { label: label(others.count), value: others.votes }];
 }
-
-/**
- * The counts after a results-delta event (the API's node/src/results.js resultsDelta): rows set
- * or gone, the total and the sums replaced; rows stay most votes first, then by name.
- */
-export function applyResultsDelta(results, delta) {
-  const bandKey = (r) => r.band;
-  const albumKey = (r) => `${r.band}\u0000${r.album}`;
-  return {
-    total: delta.total,
-    bands: applyRows(results.bands, delta.bands, bandKey),
-    albums: applyRows(results.albums, delta.albums, albumKey),
-    otherBands: delta.otherBands,
-    otherAlbums: delta.otherAlbums,
-  };
-}
-
-function applyRows(rows, { set, gone }, key) {
-  const byKey = new Map(rows.map((r) => [key(r), r]));
-  for (const r of gone) byKey.delete(key(r));
-  for (const r of set) byKey.set(key(r), r);
-  return [...byKey.values()].sort((a, b) => b.votes - a.votes || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-}

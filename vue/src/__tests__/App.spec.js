@@ -2,19 +2,13 @@ import { flushPromises, mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
 
 import App from '../App.vue';
-import { FakeEventSource } from './fakeEventSource.js';
+import { FakeLive } from './fakeLive.js';
 
-/** A fetch answering GET /api/ballot with ballot, or 404 (no ballot) when it is null. */
-function ballotFetch(ballot) {
-  return async (url) => {
-    expect(url).toBe('/api/ballot');
-    return ballot ? { ok: true, status: 200, json: async () => ballot } : { ok: false, status: 404, json: async () => ({}) };
-  };
-}
-
-/** The page as main.js mounts it; without a locale, in its default language (Spanish). */
+/** The page as main.js mounts it, over a FakeLive API (the ballot, or 404 when it is null);
+ * without a locale, in its default language (Spanish). Polls follow each other at once. */
 function mountApp(ballot = null, locale = undefined) {
-  return mount(App, { props: { eventSource: FakeEventSource, fetch: ballotFetch(ballot), ...(locale && { locale }) } });
+  const live = new FakeLive(ballot);
+  return mount(App, { props: { fetch: live.fetch, pollMs: 0, ...(locale && { locale }) } });
 }
 
 const ballot = {
@@ -39,14 +33,13 @@ function log(i) {
 
 describe('App', () => {
   beforeEach(() => {
-    FakeEventSource.instances = [];
+    FakeLive.instances = [];
   });
 
   it('shows the streamed logs newest at the bottom, and both charts of the counts, in Spanish', async () => {
     const wrapper = mountApp();
-    const source = FakeEventSource.latest();
-    expect(source.url).toBe('/api/stream');
-    source.emit('open');
+    const source = FakeLive.latest();
+    expect(source.urls).toContain('/api/live');
     // The API sends the newest first.
     source.emit('logs', Array.from({ length: 20 }, (_, i) => log(39 - i)));
     source.emit('results', {
@@ -60,7 +53,7 @@ describe('App', () => {
         { band: 'Bohemia Suburbana', album: 'Sombras en el Jardín', votes: 2 },
       ],
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
 
     const lines = wrapper.findAll('[role="log"] li').map((li) => li.text());
     expect(lines).toHaveLength(20);
@@ -82,10 +75,9 @@ describe('App', () => {
     ]);
   });
 
-  it('keeps the charts bounded: the top rows, one bar for the rest, and applies changes', async () => {
+  it('keeps the charts bounded: the top rows, one bar for the rest, and follows changes', async () => {
     const wrapper = mountApp();
-    const source = FakeEventSource.latest();
-    source.emit('open');
+    const source = FakeLive.latest();
     source.emit('results', {
       total: 60010,
       bands: [{ band: 'Alux Nahual', votes: 7 }, { band: 'Bohemia Suburbana', votes: 3 }],
@@ -93,7 +85,7 @@ describe('App', () => {
       otherBands: { count: 60000, votes: 60000 },
       otherAlbums: { count: 60001, votes: 60003 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     const bars = (figure) => figure.findAll('li').map((li) => [li.attributes('data-label'), li.attributes('data-value')]);
     let [bands, albums] = wrapper.findAll('figure');
     expect(bars(bands)).toEqual([
@@ -107,14 +99,14 @@ describe('App', () => {
     ]);
 
     // A change: Bohemia Suburbana passes Alux Nahual, Viernes Verde enters the top, Alux leaves it.
-    source.emit('results-delta', {
+    source.emit('results', {
       total: 60020,
-      bands: { set: [{ band: 'Bohemia Suburbana', votes: 9 }, { band: 'Viernes Verde', votes: 8 }], gone: [{ band: 'Alux Nahual' }] },
-      albums: { set: [], gone: [] },
+      bands: [{ band: 'Bohemia Suburbana', votes: 9 }, { band: 'Viernes Verde', votes: 8 }],
+      albums: [{ band: 'Alux Nahual', album: 'Conquista', votes: 7 }],
       otherBands: { count: 60001, votes: 60007 },
       otherAlbums: { count: 60001, votes: 60013 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     [bands, albums] = wrapper.findAll('figure');
     expect(bars(bands)).toEqual([
       ['Bohemia Suburbana', '9'],
@@ -128,13 +120,13 @@ describe('App', () => {
     expect(wrapper.get('[data-testid="total"]').text()).toBe('60,020 votos contados');
   });
 
-  it('says when the stream is reconnecting and when a store is down', async () => {
+  it('says when the page is reconnecting and when a store is down', async () => {
     const wrapper = mountApp();
-    const source = FakeEventSource.latest();
-    source.emit('open');
+    const source = FakeLive.latest();
     source.emit('status', { mongo: 'down', redis: 'up' });
+    await source.deliver();
     source.emit('error');
-    await wrapper.vm.$nextTick();
+    await source.deliver();
 
     expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('reconectando…');
     const alerts = wrapper.findAll('[role="alert"]').map((a) => a.text());
@@ -144,8 +136,7 @@ describe('App', () => {
   it('shows the ballot bands and albums without votes as zero bars, after the counted ones', async () => {
     const wrapper = mountApp(ballot);
     await flushPromises();
-    const source = FakeEventSource.latest();
-    source.emit('open');
+    const source = FakeLive.latest();
     const bars = (figure) => figure.findAll('li').map((li) => [li.attributes('data-label'), li.attributes('data-value')]);
     // Before any counts: the whole ballot at zero.
     let [bands, albums] = wrapper.findAll('figure');
@@ -162,7 +153,7 @@ describe('App', () => {
       otherBands: { count: 0, votes: 0 },
       otherAlbums: { count: 0, votes: 0 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     [bands, albums] = wrapper.findAll('figure');
     expect(bars(bands)).toEqual([
       ['Alux Nahual', '3'],
@@ -184,7 +175,7 @@ describe('App', () => {
       otherBands: { count: 60000, votes: 60002 },
       otherAlbums: { count: 60001, votes: 60002 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     [bands] = wrapper.findAll('figure');
     expect(bars(bands)).toEqual([
       ['Alux Nahual', '3'],
@@ -195,8 +186,7 @@ describe('App', () => {
   it('shows the counted names alone when the API has no ballot', async () => {
     const wrapper = mountApp(null);
     await flushPromises();
-    const source = FakeEventSource.latest();
-    source.emit('open');
+    const source = FakeLive.latest();
     source.emit('results', {
       total: 1,
       bands: [{ band: 'Alux Nahual', votes: 1 }],
@@ -204,7 +194,7 @@ describe('App', () => {
       otherBands: { count: 0, votes: 0 },
       otherAlbums: { count: 0, votes: 0 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     const [bands] = wrapper.findAll('figure');
     expect(bands.findAll('li').map((li) => li.attributes('data-label'))).toEqual(['Alux Nahual']);
   });
@@ -212,11 +202,10 @@ describe('App', () => {
   it('speaks English when main.js picks it: every word, one vote and one rest in the singular', async () => {
     const wrapper = mountApp(null, 'en');
     await flushPromises();
-    const source = FakeEventSource.latest();
+    const source = FakeLive.latest();
     expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('connecting…');
     expect(wrapper.findAll('figure').map((f) => f.text())).toEqual(['Votes per bandNo votes counted yet.', 'Votes per albumNo votes counted yet.']);
     expect(wrapper.get('section').text()).toContain('No log lines yet.');
-    source.emit('open');
     source.emit('status', { mongo: 'up', redis: 'down' });
     source.emit('logs', [log(1)]);
     source.emit('results', {
@@ -226,7 +215,7 @@ describe('App', () => {
       otherBands: { count: 1, votes: 4 },
       otherAlbums: { count: 2, votes: 4 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
 
     expect(wrapper.get('[data-testid="stream-state"]').text()).toBe('live');
     expect(wrapper.get('[data-testid="total"]').text()).toBe('1 vote counted');
@@ -244,8 +233,7 @@ describe('App', () => {
 
   it('in Spanish, one vote and one rest take the singular too', async () => {
     const wrapper = mountApp();
-    const source = FakeEventSource.latest();
-    source.emit('open');
+    const source = FakeLive.latest();
     source.emit('results', {
       total: 1,
       bands: [{ band: 'Alux Nahual', votes: 1 }],
@@ -253,7 +241,7 @@ describe('App', () => {
       otherBands: { count: 1, votes: 4 },
       otherAlbums: { count: 1, votes: 4 },
     });
-    await wrapper.vm.$nextTick();
+    await source.deliver();
     expect(wrapper.get('[data-testid="total"]').text()).toBe('1 voto contado');
     const [bands, albums] = wrapper.findAll('figure');
     expect(bands.findAll('.vote-chart__value').map((v) => v.text())).toEqual(['1 voto', '4 votos']);
