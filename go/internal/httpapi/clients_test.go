@@ -19,7 +19,8 @@ func TestListenerAnswersBeyondTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := ClientLimits{HeaderTimeout: time.Second, BodyTimeout: time.Second, IdleTimeout: time.Second, MaxConnections: 2}
+	// Timeouts far beyond the test's run, so no held connection is closed by the clock.
+	limits := ClientLimits{HeaderTimeout: time.Minute, BodyTimeout: time.Minute, IdleTimeout: time.Minute, MaxConnections: 2}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})}
@@ -27,6 +28,7 @@ func TestListenerAnswersBeyondTheLimit(t *testing.T) {
 	go srv.Serve(limits.Listener(ln, slog.New(slog.DiscardHandler)))
 	t.Cleanup(func() { srv.Close() })
 
+	// Two connections the server has accepted: each has had an answer, and stays open.
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -34,8 +36,16 @@ func TestListenerAnswersBeyondTheLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		held = append(held, c)
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("a connection within the limit: %v %v", resp, err)
+		}
+		resp.Body.Close()
 	}
-	time.Sleep(100 * time.Millisecond) // let the server accept them
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -52,15 +62,23 @@ func TestListenerAnswersBeyondTheLimit(t *testing.T) {
 		t.Fatalf("beyond the limit: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 
+	// The server frees the slot once it reads the close, a moment after it: until then a new
+	// connection may still be turned away.
 	held[0].Close()
-	time.Sleep(100 * time.Millisecond)
-	r, err := http.Get("http://" + ln.Addr().String() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
-	if r.StatusCode != 200 {
-		t.Fatalf("after a slot freed: %d", r.StatusCode)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			break
+		}
+		if r.StatusCode != 503 || time.Now().After(deadline) {
+			t.Fatalf("after a slot freed: %d", r.StatusCode)
+		}
 	}
 	held[1].Close()
 }
@@ -120,7 +138,11 @@ func TestRateLimitAnswers429OnItsPathsOnly(t *testing.T) {
 	if rec := do("/votes", "2.2.2.2"); rec.Code != 202 {
 		t.Fatalf("other client limited: %d", rec.Code)
 	}
-	if got := (RateLimit{}).Limit(ok, time.Now, "/votes"); got == nil {
-		t.Fatal("off limit returned nil")
+	// Without a rate the limit is off: one client's requests all pass.
+	h = RateLimit{}.Limit(ok, func() time.Time { return now }, "/votes")
+	for i := range 5 {
+		if rec := do("/votes", "1.1.1.1"); rec.Code != 202 {
+			t.Fatalf("request %d with the limit off: %d", i, rec.Code)
+		}
 	}
 }
