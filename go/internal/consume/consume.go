@@ -134,9 +134,10 @@ type Counter interface {
 	Apply(ctx context.Context, partition int, expected, through int64, votes []counts.Vote) (counts.Result, error)
 }
 
-// LogWriter stores vote logs and says which are their vote id's first (a *votelog.Store).
+// LogWriter stores vote logs and returns the log stored under each one's vote id (a
+// *votelog.Store).
 type LogWriter interface {
-	Insert(ctx context.Context, logs []votelog.Log) (own []bool, err error)
+	Insert(ctx context.Context, logs []votelog.Log) (stored []votelog.Log, err error)
 }
 
 // DeadLetterWriter writes to the dead-letter topic and returns once the records are acknowledged

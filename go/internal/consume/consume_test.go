@@ -232,22 +232,22 @@ type fakeLogs struct {
 	docs map[string]votelog.Log
 }
 
-func (f *fakeLogs) Insert(_ context.Context, logs []votelog.Log) ([]bool, error) {
+func (f *fakeLogs) Insert(_ context.Context, logs []votelog.Log) ([]votelog.Log, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var ids []string
-	own := make([]bool, len(logs))
+	stored := make([]votelog.Log, len(logs))
 	for i, l := range logs {
 		ids = append(ids, fmt.Sprintf("%d:%d", l.Partition, l.Offset))
-		stored, ok := f.docs[l.VoteID]
+		s, ok := f.docs[l.VoteID]
 		if !ok {
 			f.docs[l.VoteID] = l
-			stored = l
+			s = l
 		}
-		own[i] = stored.Partition == l.Partition && stored.Offset == l.Offset
+		stored[i] = s
 	}
 	f.j.add("mongo %s", strings.Join(ids, ","))
-	return own, nil
+	return stored, nil
 }
 
 type fakeDLQ struct {
@@ -338,6 +338,19 @@ func voteMsg(t *testing.T, p int, offset int64, id string) kafka.Message {
 	t.Helper()
 	m, err := queue.Encode(queue.Record{Route: queue.RouteGRPC, Vote: &votev1.Vote{
 		Name: "Alux Nahual", Album: "Hijos del Sol", Year: 1987, Rank: 1, VoteId: id, AcceptedAtUnixMs: 1795460000123,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Topic, m.Partition, m.Offset, m.HighWaterMark = queue.VotesTopic, p, offset, offset+1
+	return m
+}
+
+// otherVoteMsg is a record of vote id id with another album than voteMsg's.
+func otherVoteMsg(t *testing.T, p int, offset int64, id string) kafka.Message {
+	t.Helper()
+	m, err := queue.Encode(queue.Record{Route: queue.RouteWasm, Vote: &votev1.Vote{
+		Name: "Alux Nahual", Album: "Leyenda", Year: 1987, Rank: 1, VoteId: id, AcceptedAtUnixMs: 1795460000123,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -500,6 +513,28 @@ func TestLaterRecordOfAVoteIDIsNotCounted(t *testing.T) {
 	}
 	if r.counter.total != 1 {
 		t.Fatalf("counted %d, want 1", r.counter.total)
+	}
+}
+
+// The same vote id with another vote (an Idempotency-Key reused for another body), in a later
+// batch and within one batch, is not counted, like any repeat, and is counted as a conflict; the
+// same vote again is not.
+func TestReusedKeyWithAnotherVoteIsAConflict(t *testing.T) {
+	r := newRig(Config{BatchSize: 3, BatchWait: time.Second}, 0)
+	r.kafka.add(voteMsg(t, 0, 0, "a"), voteMsg(t, 0, 1, "b"), otherVoteMsg(t, 0, 2, "b"))
+	x := run(t, r)
+	r.waitCommit(t, 0, 2)
+	r.kafka.add(otherVoteMsg(t, 0, 3, "a"), voteMsg(t, 0, 4, "a"), voteMsg(t, 0, 5, "c"))
+	r.waitCommit(t, 0, 5)
+	x.stop()
+	if r.counter.total != 3 {
+		t.Fatalf("counted %d, want 3 (a, b, c)", r.counter.total)
+	}
+	if got := r.metric(t, "tally_consumer_key_conflicts_total"); got != 2 {
+		t.Fatalf("key conflicts = %v, want 2 (b within a batch, a in a later one)", got)
+	}
+	if l := r.logs.docs["a"]; l.Album != "Hijos del Sol" || l.Offset != 0 {
+		t.Fatalf("log of a = %+v, want the first vote's", l)
 	}
 }
 

@@ -18,6 +18,7 @@ type Metrics struct {
 	lag          *prometheus.GaugeVec
 	rewinds      prometheus.Counter
 	retentionGap prometheus.Counter
+	keyConflicts prometheus.Counter
 	// stageSeconds and acceptToCounted say where a vote's time between its accept and its count
 	// goes (docs/performance.md, "Accept to counted").
 	stageSeconds    *prometheus.HistogramVec
@@ -89,6 +90,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "tally_consumer_retention_lost_records_total",
 		Help: "Records to apply that Kafka's retention had already deleted; the counts miss them until the audit (go/cmd/audit -repair) rebuilds them from MongoDB.",
 	})
+	m.keyConflicts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tally_consumer_key_conflicts_total",
+		Help: "Records whose vote id (a client's Idempotency-Key) was already counted for another vote (band, album, year or rank differ); not counted, the first vote stays.",
+	})
 	m.stageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tally_consumer_stage_seconds",
 		Help:    "Time in each stage between a vote's accept and its count, by stage: delivery (accept to fetch, per record), queue (fetch to its batch's start, per record), mongo_insert, redis_apply, offset_commit (per batch).",
@@ -99,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "From a vote's accept by a producer to its count in Redis (the apply script's return), per counted vote, by route.",
 		Buckets: latencyBuckets,
 	}, []string{"route"})
-	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag, m.rewinds, m.retentionGap,
+	reg.MustRegister(m.processed, m.deadLettered, m.writeErrors, m.applySeconds, m.batchRecords, m.lag, m.rewinds, m.retentionGap, m.keyConflicts,
 		m.stageSeconds, m.acceptToCounted)
 	for _, s := range []string{StageDelivery, StageQueue, StageMongo, StageRedis, StageCommit} {
 		m.stageSeconds.WithLabelValues(s)

@@ -260,7 +260,8 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetch
 		replayed   int // at or below the watermark
 		duplicates int // not their vote's record
 	)
-	logged := make(map[string]bool, len(batch))
+	logged := make(map[string]int, len(batch)) // vote id → its index in logs
+	var later []laterRecord                    // records of a vote id an earlier record of the batch has
 	countedAt := l.Now().UTC()
 	for _, f := range batch {
 		m := f.Message
@@ -281,17 +282,19 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetch
 			continue
 		}
 		v := r.Vote
-		if logged[v.GetVoteId()] { // an earlier record of this batch has the id: never this one's vote
-			duplicates++
-			continue
-		}
-		logged[v.GetVoteId()] = true
-		candidates = append(candidates, counts.Vote{Offset: m.Offset, Band: v.GetName(), Album: v.GetAlbum(), AcceptedAt: r.AcceptedAt()})
-		routes = append(routes, r.Route)
-		logs = append(logs, votelog.Log{
+		log := votelog.Log{
 			VoteID: v.GetVoteId(), Name: v.GetName(), Album: v.GetAlbum(), Year: v.GetYear(), Rank: v.GetRank(),
 			Route: r.Route, AcceptedAt: r.AcceptedAt(), CountedAt: countedAt, Partition: p, Offset: m.Offset,
-		})
+		}
+		if i, ok := logged[v.GetVoteId()]; ok { // an earlier record of this batch has the id: never this one's vote
+			duplicates++
+			later = append(later, laterRecord{log, i})
+			continue
+		}
+		logged[v.GetVoteId()] = len(logs)
+		candidates = append(candidates, counts.Vote{Offset: m.Offset, Band: v.GetName(), Album: v.GetAlbum(), AcceptedAt: r.AcceptedAt()})
+		routes = append(routes, r.Route)
+		logs = append(logs, log)
 	}
 
 	if len(dead) > 0 {
@@ -304,26 +307,30 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetch
 		voteRoutes []string
 	)
 	if len(logs) > 0 {
-		var own []bool
+		var stored []votelog.Log
 		began := time.Now()
 		if err := l.retry(ctx, targetMongo, func(ctx context.Context) (err error) {
-			own, err = l.Logs.Insert(ctx, logs)
+			stored, err = l.Logs.Insert(ctx, logs)
 			return err
 		}); err != nil {
 			return counts.Result{}, err
 		}
 		l.Metrics.stageSeconds.WithLabelValues(StageMongo).Observe(time.Since(began).Seconds())
-		if len(own) != len(logs) {
-			return counts.Result{}, fmt.Errorf("logs: %d answers for %d logs", len(own), len(logs))
+		if len(stored) != len(logs) {
+			return counts.Result{}, fmt.Errorf("logs: %d answers for %d logs", len(stored), len(logs))
 		}
 		votes = make([]counts.Vote, 0, len(candidates))
 		for i, c := range candidates {
-			if own[i] {
+			if votelog.Own(logs[i], stored[i]) {
 				votes = append(votes, c)
 				voteRoutes = append(voteRoutes, routes[i])
 			} else {
 				duplicates++
+				l.conflict(logs[i], stored[i])
 			}
+		}
+		for _, r := range later {
+			l.conflict(r.log, stored[r.first])
 		}
 	}
 	var res counts.Result
@@ -358,6 +365,28 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetch
 	l.commit(ctx, gen, p, last.Offset+1)
 	l.Metrics.stageSeconds.WithLabelValues(StageCommit).Observe(time.Since(began).Seconds())
 	return res, nil
+}
+
+// laterRecord is a record of a batch whose vote id an earlier record of the batch (first, an
+// index of its logs) has.
+type laterRecord struct {
+	log   votelog.Log
+	first int
+}
+
+// conflict reports a record whose vote id is counted for another vote: the same
+// Idempotency-Key sent with another body (another client's key, or a client's bug). The record
+// is not counted, like any later record of a vote id, but it is not a harmless retry either.
+func (l *Loop) conflict(record, counted votelog.Log) {
+	if votelog.SameVote(record, counted) {
+		return
+	}
+	l.Metrics.keyConflicts.Inc()
+	l.Log.Warn("a vote id (Idempotency-Key) came again with another vote: only the vote first counted for it counts",
+		"vote_id", record.VoteID, "partition", record.Partition, "offset", record.Offset,
+		"name", record.Name, "album", record.Album, "year", record.Year, "rank", record.Rank,
+		"counted_partition", counted.Partition, "counted_offset", counted.Offset,
+		"counted_name", counted.Name, "counted_album", counted.Album, "counted_year", counted.Year, "counted_rank", counted.Rank)
 }
 
 // commit commits the partition up to next. A failed commit is not retried here: the batch is

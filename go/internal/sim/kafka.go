@@ -162,7 +162,7 @@ func (r *reader) Fetch(ctx context.Context, most int, _, _ time.Duration) ([]con
 		r.next = k.earliest[r.p]
 	}
 	n := r.available()
-	if n == 0 {
+	if n <= 0 {
 		r.idleEpoch = r.w.epoch
 		return nil, nil
 	}

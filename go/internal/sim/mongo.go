@@ -30,21 +30,21 @@ func (m *mongoFake) fault() {
 
 var errMongo = errors.New("mongo: connection reset (simulated)")
 
-func (m *mongoFake) Insert(ctx context.Context, logs []votelog.Log) ([]bool, error) {
+func (m *mongoFake) Insert(ctx context.Context, logs []votelog.Log) ([]votelog.Log, error) {
 	w := m.w
 	w.yield(nil)
 	if len(logs) == 0 {
 		return nil, nil
 	}
-	stored := len(logs)
+	written := len(logs)
 	failing := m.faults > 0
 	if failing {
 		m.faults--
-		stored = w.rng.IntN(len(logs) + 1) // how many were stored before the failure
+		written = w.rng.IntN(len(logs) + 1) // how many were stored before the failure
 	}
 	slow := !failing && len(logs) > 1 && w.rng.IntN(4) == 0
 	half := len(logs) / 2
-	for i, l := range logs[:stored] {
+	for i, l := range logs[:written] {
 		if slow && i == half {
 			w.tracef("mongo: slow write, halfway")
 			w.yield(nil)
@@ -55,15 +55,14 @@ func (m *mongoFake) Insert(ctx context.Context, logs []votelog.Log) ([]bool, err
 		}
 	}
 	if failing {
-		w.tracef("mongo: write failed after %d of %d", stored, len(logs))
+		w.tracef("mongo: write failed after %d of %d", written, len(logs))
 		return nil, errMongo
 	}
-	own := make([]bool, len(logs))
+	stored := make([]votelog.Log, len(logs))
 	for i, l := range logs {
-		s := m.docs[l.VoteID]
-		own[i] = s.Partition == l.Partition && s.Offset == l.Offset
+		stored[i] = m.docs[l.VoteID].Log
 	}
-	return own, nil
+	return stored, nil
 }
 
 func (m *mongoFake) Recount(ctx context.Context, through map[int]int64) (map[votelog.BandAlbum]int64, error) {

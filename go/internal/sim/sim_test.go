@@ -23,11 +23,15 @@ func TestSchedules(t *testing.T) {
 	first := uint64(envInt(t, "SIM_SEED", 1))
 	workers := min(runtime.GOMAXPROCS(0), 8)
 	maxFailures := envInt(t, "SIM_MAX_FAILURES", 5)
+	// Each worker has a Redis database of its own: 1, 2... or from SIM_DB on (for runs that
+	// share a Redis).
+	db := envInt(t, "SIM_DB", 1)
 	var (
 		next   atomic.Uint64
 		mu     sync.Mutex
 		failed []Result
 		totals Stats
+		done   int
 		wg     sync.WaitGroup
 	)
 	next.Store(first)
@@ -37,7 +41,7 @@ func TestSchedules(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			o := *opts
-			o.DB = 1 + i
+			o.DB = db + i
 			for {
 				seed := next.Add(1) - 1
 				if seed >= first+uint64(schedules) {
@@ -56,15 +60,19 @@ func TestSchedules(t *testing.T) {
 				}
 				mu.Lock()
 				totals.add(res.Stats)
+				done++
 				if res.Failed() {
 					failed = append(failed, res)
+				}
+				if done%100000 == 0 {
+					t.Logf("%d schedules in %v, %d failed", done, time.Since(started).Round(time.Second), len(failed))
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d schedules from seed %d in %v: %+v", schedules, first, time.Since(started).Round(time.Millisecond), totals)
+	t.Logf("%d schedules from seed %d in %v: %+v", done, first, time.Since(started).Round(time.Millisecond), totals)
 	for _, f := range failed {
 		t.Errorf("%s", f)
 	}
@@ -72,7 +80,7 @@ func TestSchedules(t *testing.T) {
 		replay := DefaultConfig()
 		replay.Trace = true
 		o := *opts
-		o.DB = 1
+		o.DB = db
 		res, err := Run(context.Background(), failed[0].Seed, replay, &o)
 		if err != nil {
 			t.Fatal(err)

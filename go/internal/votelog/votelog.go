@@ -23,6 +23,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // Names shared with the Node API and docs/data.md.
@@ -68,20 +70,33 @@ type Store struct {
 }
 
 // New returns a Store over db (normally client.Database(Database)).
+//
+// Its writes wait for a majority of the replica set, journaled, and its reads see only what a
+// majority holds, whatever the connection string says: a log decides for good which record of
+// a vote id counts, and Redis counts it right after the insert returns, so the log must survive
+// a failover to another member (a write acknowledged by the primary alone can be rolled back,
+// and then another record of the id could be stored and counted too), and the audit must not
+// recount a log that a failover may still roll back. On one server (the local MongoDB-wire
+// server) a majority is that server.
 func New(db *mongo.Database) *Store {
-	return &Store{logs: db.Collection(LogsCollection), recent: db.Collection(RecentCollection), trimEvery: TrimInterval}
+	journaled := true
+	opts := options.Collection().
+		SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &journaled}).
+		SetReadConcern(readconcern.Majority())
+	return &Store{logs: db.Collection(LogsCollection, opts), recent: db.Collection(RecentCollection, opts), trimEvery: TrimInterval}
 }
 
-// Insert writes logs to both collections and reports, for each log, whether the log stored under
-// its vote id is this very one (same partition and offset): true for the logs it inserted and for
-// the ones an earlier attempt at the same record inserted (a replay after a crash or a lost Redis
-// tail), false when another record of the same vote id came first (the same vote sent twice,
-// accepted twice). The first log written for a vote id wins for good, so the answer for a record
-// never changes: go/internal/consume counts a record exactly when it is true.
+// Insert writes logs to both collections and returns, for each log, the log stored under its
+// vote id: the log itself when it inserted it, or when an earlier attempt at the same record did
+// (a replay after a crash or a lost Redis tail); the first record's log when another record of
+// the same vote id came first (the same vote sent twice, accepted twice, or the same
+// Idempotency-Key reused for another vote). The first log written for a vote id wins for good, so
+// the answer for a record never changes: go/internal/consume counts a record exactly when the
+// stored log is its own (same partition and offset).
 //
 // logs_recent gets the stored log rather than the new one, so both collections always hold the
 // same document for a vote id.
-func (s *Store) Insert(ctx context.Context, logs []Log) (own []bool, err error) {
+func (s *Store) Insert(ctx context.Context, logs []Log) (stored []Log, err error) {
 	if len(logs) == 0 {
 		return nil, nil
 	}
@@ -93,20 +108,14 @@ func (s *Store) Insert(ctx context.Context, logs []Log) (own []bool, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("insert into %s: %w", LogsCollection, err)
 	}
-	own = make([]bool, len(logs))
-	for i := range own {
-		own[i] = true
-	}
-	newest := slices.Clone(logs)
+	stored = slices.Clone(logs)
 	if len(dups) > 0 {
-		if newest, err = s.asStored(ctx, newest, dups); err != nil {
+		if stored, err = s.asStored(ctx, stored, dups); err != nil {
 			return nil, err
-		}
-		for _, d := range dups {
-			own[d] = newest[d].Partition == logs[d].Partition && newest[d].Offset == logs[d].Offset
 		}
 	}
 	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
+	newest := slices.Clone(stored)
 	slices.SortFunc(newest, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
 	recent := make([]any, 0, RecentKeep)
 	for i := range newest[:min(RecentKeep, len(newest))] {
@@ -118,7 +127,16 @@ func (s *Store) Insert(ctx context.Context, logs []Log) (own []bool, err error) 
 	if err := s.trimRecent(ctx); err != nil {
 		return nil, fmt.Errorf("trim %s: %w", RecentCollection, err)
 	}
-	return own, nil
+	return stored, nil
+}
+
+// Own reports whether stored, the log under l's vote id, is l's own: the log of the same record.
+func Own(l, stored Log) bool { return stored.Partition == l.Partition && stored.Offset == l.Offset }
+
+// SameVote reports whether two logs of one vote id carry the same vote; a record that is not its
+// vote id's own and not the same vote reused the id (an Idempotency-Key) for another vote.
+func SameVote(a, b Log) bool {
+	return a.Name == b.Name && a.Album == b.Album && a.Year == b.Year && a.Rank == b.Rank
 }
 
 // insertIgnoringDuplicates inserts docs, skipping those whose _id is taken, and returns the

@@ -52,6 +52,15 @@ func makeLogs(from, n int) []Log {
 	return logs
 }
 
+// owns says, for each log, whether the stored log is its own.
+func owns(logs, stored []Log) []bool {
+	own := make([]bool, len(logs))
+	for i := range logs {
+		own[i] = Own(logs[i], stored[i])
+	}
+	return own
+}
+
 func count(t *testing.T, db *mongo.Database, coll string) int64 {
 	t.Helper()
 	n, err := db.Collection(coll).CountDocuments(context.Background(), bson.D{})
@@ -65,19 +74,22 @@ func TestInsertIsIdempotent(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
 	logs := makeLogs(0, 30)
-	own, err := store.Insert(ctx, logs)
+	stored, err := store.Insert(ctx, logs)
 	if err != nil {
 		t.Fatalf("first insert: %v", err)
 	}
+	own := owns(logs, stored)
 	if slices.Contains(own, false) {
 		t.Fatalf("first insert: own = %v, want all true", own)
 	}
 	// A replay of a partly applied batch: ten old logs and five new ones, all the same records,
 	// so all still their vote ids' own logs.
-	own, err = store.Insert(ctx, append(logs[20:], makeLogs(30, 5)...))
+	replay := append(slices.Clone(logs[20:]), makeLogs(30, 5)...)
+	stored, err = store.Insert(ctx, replay)
 	if err != nil {
 		t.Fatalf("replayed insert: %v", err)
 	}
+	own = owns(replay, stored)
 	if len(own) != 15 || slices.Contains(own, false) {
 		t.Fatalf("replayed insert: own = %v, want 15 times true", own)
 	}
@@ -103,9 +115,14 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	}
 	again := first
 	again.Route, again.AcceptedAt, again.Offset = "wasm", first.AcceptedAt.Add(time.Hour), 99
-	own, err := store.Insert(ctx, append(makeLogs(1, 2), again, again, first))
+	batch := append(makeLogs(1, 2), again, again, first)
+	stored, err := store.Insert(ctx, batch)
 	if err != nil {
 		t.Fatalf("insert again: %v", err)
+	}
+	own := owns(batch, stored)
+	if !SameVote(stored[2], again) || stored[2].Offset != first.Offset {
+		t.Fatalf("stored log of the later record = %+v, want the first record's", stored[2])
 	}
 	// The later record of the vote id is not its own log, whichever route; the first record,
 	// replayed, still is.
