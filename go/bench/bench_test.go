@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-voting/tally/go/internal/load"
 )
 
 func TestParseRoutes(t *testing.T) {
@@ -84,5 +86,61 @@ func TestProcReaders(t *testing.T) {
 	}
 	if u := m2.use(); u.Seconds <= 0 || u.Machine <= 0 || u.Ours["me"] <= 0 {
 		t.Errorf("cpu use after 100 ms of spinning: %+v", u)
+	}
+}
+
+// A vote is visible at the first sample whose watermark reached its offset; none after the last.
+func TestFirstAtOrPast(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	samples := []watermarkSample{{t0, 4}, {t0.Add(time.Second), 9}, {t0.Add(2 * time.Second), 20}}
+	for _, c := range []struct {
+		offset int64
+		want   time.Time
+		ok     bool
+	}{{0, t0, true}, {4, t0, true}, {5, t0.Add(time.Second), true}, {20, t0.Add(2 * time.Second), true}, {21, time.Time{}, false}} {
+		if got, ok := firstAtOrPast(samples, c.offset); ok != c.ok || !got.Equal(c.want) {
+			t.Errorf("offset %d: %v %v, want %v %v", c.offset, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// Stage quantiles come from the difference of two scrapes, interpolated within buckets.
+func TestStageDeltas(t *testing.T) {
+	b := func(stage, le string) string {
+		return `tally_consumer_stage_seconds_bucket{stage="` + stage + `",le="` + le + `"}`
+	}
+	before := map[string]any{b("queue", "0.01"): int64(5), b("queue", "0.1"): int64(5), b("queue", "+Inf"): int64(5),
+		`tally_consumer_stage_seconds_sum{stage="queue"}`: 0.01}
+	after := map[string]any{b("queue", "0.01"): int64(55), b("queue", "0.1"): int64(105), b("queue", "+Inf"): int64(105),
+		`tally_consumer_stage_seconds_sum{stage="queue"}`: 2.51}
+	got := stageDeltas(before, after)
+	var q stageTime
+	for _, s := range got {
+		if s.Stage == "queue" {
+			q = s
+		}
+	}
+	// 100 new values: 50 up to 10 ms, 50 from 10 to 100 ms; p50 at 10 ms, p99 at 98.2 ms.
+	if q.Count != 100 || q.Mean != 25 || q.P50 != 10 || q.P99 != 98.2 {
+		t.Errorf("queue %+v", q)
+	}
+	if len(got) != 5 {
+		t.Errorf("%d stages, want all 5: %+v", len(got), got)
+	}
+}
+
+// Latencies per route from the logs and the watermark samples, and the worst second of accept.
+func TestRouteLatencies(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	samples := map[int][]watermarkSample{0: {{t0.Add(20 * time.Millisecond), 1}, {t0.Add(1500 * time.Millisecond), 2}}}
+	logs := []stepLog{
+		{Route: "grpc", AcceptedAt: t0, CountedAt: t0.Add(10 * time.Millisecond), Partition: 0, Offset: 1},
+		{Route: "grpc", AcceptedAt: t0.Add(100 * time.Millisecond), CountedAt: t0.Add(1400 * time.Millisecond), Partition: 0, Offset: 2},
+		{Route: "wasm", AcceptedAt: t0, CountedAt: t0, Partition: 0, Offset: 0},
+	}
+	r := routeLatencies("grpc", load.Result{}, logs, samples)
+	if r.Logs != 2 || r.Visible.Count != 2 || r.Visible.Max != 1400 || r.Visible.Min != 20 || r.SecondsOver1s != 1 ||
+		r.WorstMaxMs != 1400 || r.WorstMinMs != 20 || r.Logged.Max != 1300 {
+		t.Errorf("grpc %+v", r)
 	}
 }

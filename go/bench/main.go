@@ -35,38 +35,44 @@ import (
 )
 
 type config struct {
-	routes         []route
-	rates          []float64
-	conns          []int
-	duration       time.Duration
-	warmup         time.Duration
-	workers        int
-	backlog        int
-	growthEvery    int
-	drainTimeout   time.Duration
-	luaVotes       int
-	mongoDocs      int
-	redisRequests  int
-	consumerBin    string
-	frontBin       string
-	wasmedge       string
-	wasmModule     string
-	wasmAOT        string
-	wasmStarts     int
-	wasmConns      int
-	consumerEnv    []string
-	profileSeconds int
-	baselines      bool
-	quietLimit     float64
-	quietWait      time.Duration
-	only           string
-	out            string
-	save           bool
-	self           string
-	kafka          []string
-	redisURL       string
-	mongoURL       string
-	notes          []string
+	routes        []route
+	rates         []float64
+	conns         []int
+	duration      time.Duration
+	warmup        time.Duration
+	workers       int
+	backlog       int
+	growthEvery   int
+	drainTimeout  time.Duration
+	luaVotes      int
+	mongoDocs     int
+	redisRequests int
+	consumerBin   string
+	frontBin      string
+	wasmedge      string
+	wasmModule    string
+	wasmAOT       string
+	wasmStarts    int
+	wasmConns     int
+	consumerEnv   []string
+	// The pipeline part: accept to counted under steady load on every route at once.
+	pipelineRates       []float64
+	pipelineConsumers   int
+	pipelineDuration    time.Duration
+	pipelineProfileRate float64
+	pipelinePoll        time.Duration
+	profileSeconds      int
+	baselines           bool
+	quietLimit          float64
+	quietWait           time.Duration
+	only                string
+	out                 string
+	save                bool
+	self                string
+	kafka               []string
+	redisURL            string
+	mongoURL            string
+	notes               []string
 }
 
 type listFlag []string
@@ -100,12 +106,17 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.StringVar(&cfg.wasmAOT, "wasm-aot", "", "the same module compiled ahead of time (required for the wasm-modes part)")
 	fs.IntVar(&cfg.wasmStarts, "wasm-starts", 5, "wasm modes: starts timed per mode")
 	fs.IntVar(&cfg.wasmConns, "wasm-conns", 64, "wasm modes: closed-loop connections of the load on each mode")
+	pipelineRates := fs.String("pipeline-rates", "500,1000,5000,10000", "pipeline: offered rates, votes/s over all routes together")
+	fs.IntVar(&cfg.pipelineConsumers, "pipeline-consumers", 2, "pipeline: consumer replicas")
+	fs.DurationVar(&cfg.pipelineDuration, "pipeline-duration", 20*time.Second, "pipeline: length of each rate's load")
+	fs.Float64Var(&cfg.pipelineProfileRate, "pipeline-profile-rate", 1000, "pipeline: the rate during which the consumers and the MongoDB-wire server are profiled")
+	fs.DurationVar(&cfg.pipelinePoll, "pipeline-poll", 5*time.Millisecond, "pipeline: how often Redis's applied watermarks are read")
 	fs.Var((*listFlag)(&cfg.consumerEnv), "consumer-env", "NAME=VALUE for the consumer, e.g. BATCH_SIZE=1000 (repeatable)")
 	fs.IntVar(&cfg.profileSeconds, "profile-seconds", 8, "length of each CPU profile; 0 takes none")
 	fs.BoolVar(&cfg.baselines, "baselines", true, "measure the baselines too (the echo server and its front; redis-benchmark, MongoDB inserts)")
 	fs.Float64Var(&cfg.quietLimit, "quiet-below", 0.25, "before each run, wait for a second in which other processes use fewer cores than this")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 90*time.Second, "longest wait for such a second (then run anyway, and say so)")
-	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer" or "wasm-modes"`)
+	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer", "pipeline" or "wasm-modes"`)
 	fs.StringVar(&cfg.out, "out", "", "directory for the results (default: a new temp dir, printed at the end)")
 	fs.BoolVar(&cfg.save, "save", false, "write the results under $BUILD_WORKSPACE_DIRECTORY/docs/results/<date>-producers-consumer/run-<n> (<date>-wasm-modes with -only wasm-modes)")
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +133,16 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		}
 		cfg.rates = append(cfg.rates, v)
 	}
+	for _, s := range strings.Split(*pipelineRates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("-pipeline-rates: %q is not a positive number", s)
+		}
+		cfg.pipelineRates = append(cfg.pipelineRates, v)
+	}
+	if cfg.pipelineConsumers < 1 {
+		return nil, fmt.Errorf("-pipeline-consumers: want at least 1")
+	}
 	for _, s := range strings.Split(*conns, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || v <= 0 {
@@ -130,9 +151,9 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		cfg.conns = append(cfg.conns, v)
 	}
 	switch cfg.only {
-	case "", "producers", "consumer", "wasm-modes":
+	case "", "producers", "consumer", "pipeline", "wasm-modes":
 	default:
-		return nil, fmt.Errorf(`-only: want "producers", "consumer" or "wasm-modes", not %q`, cfg.only)
+		return nil, fmt.Errorf(`-only: want "producers", "consumer", "pipeline" or "wasm-modes", not %q`, cfg.only)
 	}
 	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -140,9 +161,9 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		}
 	}
 	cfg.redisURL, cfg.mongoURL = getenv("REDIS_URL"), getenv("MONGO_URL")
-	if cfg.runs("consumer") {
+	if cfg.runs("consumer") || cfg.runs("pipeline") {
 		if cfg.consumerBin == "" || len(cfg.kafka) == 0 || cfg.redisURL == "" || cfg.mongoURL == "" {
-			return nil, fmt.Errorf("the consumer part needs -consumer and KAFKA_BROKERS, REDIS_URL, MONGO_URL (run it under stack exec)")
+			return nil, fmt.Errorf("the consumer and pipeline parts need -consumer and KAFKA_BROKERS, REDIS_URL, MONGO_URL (run it under stack exec)")
 		}
 	}
 	if cfg.runs("producers") && cfg.frontBin == "" {
@@ -213,6 +234,11 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		rep.Notes = append(rep.Notes, notes...)
 	}
+	if cfg.runs("pipeline") {
+		if rep.Pipeline, err = runPipeline(ctx, cfg, out, &own); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+	}
 	if cfg.runs("wasm-modes") {
 		if rep.WasmModes, err = runWasmModes(ctx, cfg, out, &own); err != nil {
 			return fmt.Errorf("wasm modes: %w", err)
@@ -229,6 +255,9 @@ func run(ctx context.Context, cfg *config) error {
 	log.Printf("summarizing profiles (go tool pprof)")
 	if rep.Consumer != nil {
 		summarize(rep.Consumer.Profiles, out)
+	}
+	if rep.Pipeline != nil {
+		summarize(rep.Pipeline.Profiles, out)
 	}
 	if rep.Producers != nil {
 		for _, t := range rep.Producers.Targets {
@@ -255,8 +284,11 @@ func outDir(cfg *config, now time.Time) (string, error) {
 		}
 		// Repeated runs of a day go side by side: run-1, run-2...
 		what := "producers-consumer"
-		if cfg.only == "wasm-modes" {
+		switch cfg.only {
+		case "wasm-modes":
 			what = "wasm-modes"
+		case "pipeline":
+			what = "accept-to-counted"
 		}
 		base := filepath.Join(ws, "docs", "results", now.Format("2006-01-02")+"-"+what)
 		for n := 1; ; n++ {

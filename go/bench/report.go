@@ -18,6 +18,7 @@ type report struct {
 	Settings  map[string]any   `json:"settings"`
 	Producers *producerReport  `json:"producers,omitempty"`
 	Consumer  *consumerReport  `json:"consumer,omitempty"`
+	Pipeline  *pipelineReport  `json:"pipeline,omitempty"`
 	WasmModes *wasmModesReport `json:"wasm_modes,omitempty"`
 	Processes []procMemory     `json:"processes_at_end"`
 	// IdleBefore is the machine's load before the benchmark started anything; OutsideDuringRuns
@@ -82,6 +83,8 @@ func settingsOf(cfg *config) map[string]any {
 		"backlog": cfg.backlog, "consumer_env": cfg.consumerEnv, "profile_seconds": cfg.profileSeconds,
 		"service_log_level": os.Getenv("LOG_LEVEL"), "lua_votes": cfg.luaVotes, "mongo_docs": cfg.mongoDocs,
 		"redis_requests": cfg.redisRequests, "only": cfg.only,
+		"pipeline_rates_per_s": cfg.pipelineRates, "pipeline_consumers": cfg.pipelineConsumers,
+		"pipeline_seconds": cfg.pipelineDuration.Seconds(), "pipeline_profile_rate": cfg.pipelineProfileRate,
 	}
 }
 
@@ -199,6 +202,9 @@ func markdown(rep *report) string {
 			p("| %s | %s | %s | %v |\n", ch.What, ch.Want, ch.Got, ch.OK)
 		}
 	}
+	if pl := rep.Pipeline; pl != nil {
+		pipelineMarkdown(pl, p)
+	}
 	if w := rep.WasmModes; w != nil {
 		p("\n## Wasm producer: AOT, JIT and interpreter\n\n")
 		p("The same producer started %d times in each WasmEdge mode: time from exec to the first 200 on `/healthz` (listening) and on `/readyz` (Kafka's metadata fetched), RSS when ready (medians); then a closed loop on the last start (peak RSS = VmHWM after it). Module %d bytes; with its AOT code %d bytes; `wasmedge compile` of it took %.1f s.\n\n",
@@ -235,6 +241,9 @@ func markdown(rep *report) string {
 		for _, t := range rep.Producers.Targets {
 			profiles = append(profiles, t.Profiles...)
 		}
+	}
+	if rep.Pipeline != nil {
+		profiles = append(profiles, rep.Pipeline.Profiles...)
 	}
 	if len(profiles) > 0 {
 		p("\n## Profiles\n\nFiles beside this one (`go tool pprof -top FILE`, or `-http=:0`); the head of each:\n")
@@ -298,6 +307,9 @@ func summaryText(rep *report) string {
 		for _, r := range c.Baselines {
 			fmt.Fprintf(&b, "  %-30s %.0f %s/s\n", r.Name, r.PerS, r.Unit)
 		}
+	}
+	if pl := rep.Pipeline; pl != nil {
+		pipelineSummary(pl, &b)
 	}
 	if w := rep.WasmModes; w != nil {
 		for _, m := range w.Modes {
