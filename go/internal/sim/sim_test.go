@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +65,8 @@ func TestSchedules(t *testing.T) {
 				if res.Failed() {
 					failed = append(failed, res)
 				}
-				if done%100000 == 0 {
-					t.Logf("%d schedules in %v, %d failed", done, time.Since(started).Round(time.Second), len(failed))
+				if done%10000 == 0 {
+					t.Logf("%d schedules in %v, %d failed: %+v", done, time.Since(started).Round(time.Second), len(failed), totals)
 				}
 				mu.Unlock()
 			}
@@ -88,6 +89,34 @@ func TestSchedules(t *testing.T) {
 		tail := res.Trace[max(0, len(res.Trace)-envInt(t, "SIM_TRACE_LINES", 300)):]
 		t.Logf("replay of seed %d (%d violations, last %d of %d trace lines):\n%s", res.Seed, len(res.Violations),
 			len(tail), len(res.Trace), strings.Join(tail, "\n"))
+	}
+}
+
+// A seed is one interleaving: two runs of it take the same steps, with the same outcome.
+func TestReplayIsExact(t *testing.T) {
+	opts := redisOptions(t)
+	o := *opts
+	o.DB = envInt(t, "SIM_DB", 1)
+	cfg := DefaultConfig()
+	cfg.Trace = true
+	for _, seed := range []uint64{3, 64} {
+		a, err := Run(context.Background(), seed, cfg, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Run(context.Background(), seed, cfg, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Trace) < 100 || !slices.Equal(a.Trace, b.Trace) || a.Stats != b.Stats {
+			t.Errorf("seed %d: two runs differ (%d and %d trace lines, stats %+v and %+v)", seed, len(a.Trace), len(b.Trace), a.Stats, b.Stats)
+			for i := range min(len(a.Trace), len(b.Trace)) {
+				if a.Trace[i] != b.Trace[i] {
+					t.Errorf("first difference, line %d:\n%s\n%s", i, a.Trace[i], b.Trace[i])
+					break
+				}
+			}
+		}
 	}
 }
 

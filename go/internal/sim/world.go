@@ -387,6 +387,9 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	if h.w.cfg.Trace {
 		var b strings.Builder
 		for _, k := range sortedKeys(attrs) {
+			if k == "took" {
+				continue // the wall clock's, the one thing a replay does not repeat
+			}
 			fmt.Fprintf(&b, " %s=%v", k, attrs[k])
 		}
 		h.w.tracef("%s log %s %q%s", h.name, r.Level, r.Message, b.String())
