@@ -64,9 +64,19 @@ log "cluster: context $context"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The Strimzi operator's install: the pinned release's files, verified and namespaced.
+# The Strimzi operator's install: the pinned release's files, verified and namespaced, running
+# the Strimzi images built here when the render listed them (images.strimzi: ours in the
+# settings), else the release's images with the digests of k8s/image-pins.txt.
 operator=$work/strimzi-operator.yaml
-"$strimzi" --pin "$pin" "${strimzi_from[@]}" --out "$operator" || die "cannot prepare the Strimzi operator's install"
+strimzi_args=(--images "$refs" --unpinned "$work/strimzi-unpinned")
+[[ -f $(dirname "$pin")/image-pins.txt ]] && strimzi_args+=(--pins "$(dirname "$pin")/image-pins.txt")
+"$strimzi" --pin "$pin" "${strimzi_from[@]}" "${strimzi_args[@]}" --out "$operator" ||
+  die "cannot prepare the Strimzi operator's install"
+if grep -q '^strimzi-operator ' "$refs"; then
+  log "Strimzi: the operator and Kafka images built here (images.strimzi: ours)"
+elif [[ -s $work/strimzi-unpinned ]]; then
+  log "Strimzi: the release's images, named by tag (no digest in k8s/image-pins.txt): $(paste -sd ' ' "$work/strimzi-unpinned")"
+fi
 
 # The documents of one kind in a stream, on their own.
 docs_of_kind() { # kind file

@@ -13,3 +13,11 @@ IMAGES = {
     "wasm-producer": "//k8s/images:wasm_producer",
     "web": "//k8s/images:web",
 }
+
+# Strimzi's operator and Kafka images built from Strimzi's source (k8s/images/strimzi): pushed by
+# //k8s:push with ours, and run by the Strimzi operator //k8s:apply installs when the settings say
+# images.strimzi: ours (docs/kubernetes.md). No manifest of ours names them.
+STRIMZI_IMAGES = {
+    "strimzi-kafka": "//k8s/images/strimzi:kafka",
+    "strimzi-operator": "//k8s/images/strimzi:operator",
+}

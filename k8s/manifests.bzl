@@ -8,7 +8,9 @@ The images map a bare name (what the manifests say: `image: consumer`) to an oci
 (//tools/oci:defs.bzl); the rule reads each image's `<target>.digest` file, so the manifests
 change exactly when an image does. Outputs: `<name>.yaml` (the stream `kubectl apply` takes) and
 `<name>.refs` (one "name registry/repository/name@sha256:..." line per image, which //k8s:apply
-pushes).
+pushes). strimzi_images are the Strimzi images built here: in the refs only when the settings
+choose them (images.strimzi: ours), for //k8s:apply to push and to install the operator with.
+Third-party images get their digests from k8s/image-pins.txt.
 """
 
 def _k8s_manifests_impl(ctx):
@@ -21,7 +23,14 @@ def _k8s_manifests_impl(ctx):
     args.add("--redis-keys", redis_keys)
     args.add("--out", out)
     args.add("--refs", refs)
+    args.add("--pins", ctx.file._pins)
     digests = []
+    for target, name in ctx.attr.strimzi_digests.items():
+        files = target.files.to_list()
+        if len(files) != 1:
+            fail("k8s_manifests: %s must be one .digest file" % target.label)
+        digests.append(files[0])
+        args.add("--strimzi-digest", "%s=%s" % (name, files[0].path))
     for target, name in ctx.attr.digests.items():
         files = target.files.to_list()
         if len(files) != 1:
@@ -37,7 +46,7 @@ def _k8s_manifests_impl(ctx):
     ctx.actions.run(
         executable = ctx.executable._render,
         arguments = [args],
-        inputs = ctx.files.srcs + digests + configmap_files + [settings, redis_keys],
+        inputs = ctx.files.srcs + digests + configmap_files + [settings, redis_keys, ctx.file._pins],
         outputs = [out, refs],
         mnemonic = "K8sRender",
         progress_message = "Rendering %{label}",
@@ -51,23 +60,27 @@ _k8s_manifests = rule(
         "configmaps": attr.label_keyed_string_dict(allow_files = True, doc = "files -> namespace/name of the ConfigMap holding them."),
         "digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare image name."),
         "srcs": attr.label_list(allow_files = [".yaml"], mandatory = True),
+        "strimzi_digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare name, of the Strimzi images built here."),
+        "_pins": attr.label(default = "//k8s:image-pins.txt", allow_single_file = True),
         "_redis_keys": attr.label(default = "//proto:redis_keys", allow_single_file = True),
         "_render": attr.label(default = "//k8s/render", executable = True, cfg = "exec"),
         "_settings": attr.label(default = "//k8s:settings", allow_single_file = True),
     },
 )
 
-def k8s_manifests(name, images, **kwargs):
+def k8s_manifests(name, images, strimzi_images = {}, **kwargs):
     """Renders manifests; images maps a bare image name to its oci_image label.
 
     Args:
       name: the target; outputs <name>.yaml and <name>.refs.
       images: {"consumer": "//k8s/images:consumer", ...}.
+      strimzi_images: {"strimzi-operator": "//k8s/images/strimzi:operator", ...}.
       **kwargs: srcs, configmaps, visibility. The registry and repository prefix come from
         the flags --//k8s:registry and --//k8s:repository.
     """
     _k8s_manifests(
         name = name,
         digests = {label + ".digest": image for image, label in images.items()},
+        strimzi_digests = {label + ".digest": image for image, label in strimzi_images.items()},
         **kwargs
     )

@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 // Usage: render --settings settings.yaml --redis-keys redis_keys.json --digest name=file.digest...
 //
+//	[--strimzi-digest name=file.digest...] [--pins image-pins.txt]
 //	--configmap ns/name=file... --out rendered.yaml --refs images.txt manifest.yaml...
 //
-// images.txt gets one "name ref" line per image of ours, for //k8s:apply to push exactly those.
+// images.txt gets one "name ref" line per image of ours, for //k8s:apply to push exactly those;
+// with the settings' images.strimzi: ours, the Strimzi images too (apply then installs the
+// operator with them).
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "render: %v\n", err)
@@ -35,10 +40,12 @@ func (p pairs) Set(v string) error {
 func run(args []string) error {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	cfg := Config{Digests: map[string]string{}, ConfigMaps: map[string][]string{}}
-	digestFiles := pairs{}
+	digestFiles, strimziFiles := pairs{}, pairs{}
 	settings := fs.String("settings", "", "the deployment's settings (k8s/settings.yaml)")
 	redisKeys := fs.String("redis-keys", "", "the Redis key layout (proto/redis_keys.json)")
 	fs.Var(digestFiles, "digest", "name=file holding sha256:<hex> (repeatable)")
+	fs.Var(strimziFiles, "strimzi-digest", "name=file holding sha256:<hex> of a Strimzi image built here (repeatable)")
+	pins := fs.String("pins", "", "third-party images' digests (k8s/image-pins.txt)")
 	fs.Var(pairs(cfg.ConfigMaps), "configmap", "namespace/name=file (repeatable)")
 	out := fs.String("out", "", "where to write the rendered manifests")
 	refs := fs.String("refs", "", "where to write the name and pinned reference of each image")
@@ -55,12 +62,23 @@ func run(args []string) error {
 	if cfg.Values.Redis.Users, err = RedisUsers(*redisKeys); err != nil {
 		return err
 	}
-	for name, files := range digestFiles {
-		data, err := os.ReadFile(files[0])
-		if err != nil {
-			return fmt.Errorf("image %s: %w", name, err)
+	if *pins != "" {
+		if cfg.Pins, err = imagepins.Read(*pins); err != nil {
+			return err
 		}
-		cfg.Digests[name] = strings.TrimSpace(string(data))
+	}
+	cfg.Strimzi = map[string]string{}
+	for _, d := range []struct {
+		files pairs
+		into  map[string]string
+	}{{digestFiles, cfg.Digests}, {strimziFiles, cfg.Strimzi}} {
+		for name, files := range d.files {
+			data, err := os.ReadFile(files[0])
+			if err != nil {
+				return fmt.Errorf("image %s: %w", name, err)
+			}
+			d.into[name] = strings.TrimSpace(string(data))
+		}
 	}
 	rendered, err := cfg.All(fs.Args())
 	if err != nil {
@@ -73,7 +91,7 @@ func run(args []string) error {
 		return nil
 	}
 	var b strings.Builder
-	for _, name := range cfg.names() {
+	for _, name := range cfg.pushed() {
 		ref, err := cfg.Ref(name)
 		if err != nil {
 			return err

@@ -5,9 +5,13 @@
 // computed for the image; and files that Kubernetes needs as ConfigMaps (Grafana's provisioning
 // and dashboards) are wrapped into ConfigMaps.
 //
+// A third-party image gets the digest the pins (k8s/image-pins.txt) give its reference; without
+// one it keeps its version tag, unless the settings require digests.
+//
 // Rendering refuses anything it cannot pin: a bare name that is not one of our images, a
-// third-party image without a version tag (or tagged latest), a malformed digest, a setting
-// that cannot work, a template value that does not exist.
+// third-party image without a version tag (or tagged latest), or without a pinned digest when
+// the settings require one, a malformed digest, a setting that cannot work, a template value
+// that does not exist.
 package main
 
 import (
@@ -29,6 +33,12 @@ type Config struct {
 	Digests map[string]string
 	// ConfigMaps maps "namespace/name" to the files that become its keys (by base name).
 	ConfigMaps map[string][]string
+	// Pins maps a third-party image reference (name:tag) to its digest, sha256:<64 hex>.
+	Pins map[string]string
+	// Strimzi maps the bare names of the Strimzi images built here to their digests: they are
+	// in the refs (pushed, and run by the operator //k8s:apply installs) when the settings
+	// choose them.
+	Strimzi map[string]string
 }
 
 var (
@@ -40,6 +50,9 @@ var (
 // Ref is the pinned reference of one of our images.
 func (c Config) Ref(name string) (string, error) {
 	digest, ok := c.Digests[name]
+	if !ok {
+		digest, ok = c.Strimzi[name]
+	}
 	if !ok {
 		return "", fmt.Errorf("no image named %q among ours (%s)", name, strings.Join(c.names(), ", "))
 	}
@@ -55,6 +68,18 @@ func (c Config) names() []string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return names
+}
+
+// pushed are the images the refs list: ours, and the Strimzi images when the settings choose them.
+func (c Config) pushed() []string {
+	names := c.names()
+	if c.Values.Images.OurStrimzi() {
+		for n := range c.Strimzi {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
 	return names
 }
 
@@ -102,6 +127,14 @@ func (c Config) pin(ref string) (string, error) {
 	_, tag, ok := strings.Cut(last, ":")
 	if !ok || tag == "" || tag == "latest" {
 		return "", fmt.Errorf("third-party image %q is not pinned to a version tag", ref)
+	}
+	if digest, ok := c.Pins[ref]; ok {
+		return ref + "@" + digest, nil
+	}
+	if c.Values.Images.RequireDigests {
+		return "", fmt.Errorf("third-party image %q has no digest in the pins (k8s/image-pins.txt): "+
+			"add the line \"%s sha256:<digest>\" with the digest `crane digest %s` prints on a machine that "+
+			"reaches its registry (docs/kubernetes.md)", ref, ref, ref)
 	}
 	return ref, nil
 }

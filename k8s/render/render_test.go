@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tally-voting/tally/go/test/runfile"
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -44,6 +45,29 @@ func TestManifestRefusesWhatItCannotPin(t *testing.T) {
 				t.Errorf("error = %v, want one naming m.yaml:2 and %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestManifestPinsThirdPartyImagesFromThePins(t *testing.T) {
+	cfg := testConfig()
+	cfg.Pins = map[string]string{"grafana/grafana:12.1.1": digest}
+	in := "spec:\n  image: grafana/grafana:12.1.1\n  image: redis:8.0.6\n"
+	got, err := cfg.Manifest("m.yaml", in)
+	if want := "spec:\n  image: grafana/grafana:12.1.1@" + digest + "\n  image: redis:8.0.6\n"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	cfg.Values.Images.RequireDigests = true
+	_, err = cfg.Manifest("m.yaml", in)
+	if err == nil || !strings.Contains(err.Error(), `m.yaml:3: third-party image "redis:8.0.6" has no digest`) ||
+		!strings.Contains(err.Error(), "crane digest redis:8.0.6") || strings.Contains(err.Error(), "grafana") {
+		t.Errorf("with digests required: %v, want an error naming redis:8.0.6 only, and how to pin it", err)
+	}
+}
+
+func TestTheRepositorysPinsRead(t *testing.T) {
+	pins, err := imagepins.Read(runfile.Path(t, "PINS"))
+	if err != nil || len(pins) == 0 {
+		t.Errorf("k8s/image-pins.txt: %v, %d pins", err, len(pins))
 	}
 }
 
@@ -98,6 +122,22 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 	gotRefs, _ := os.ReadFile(refs)
 	if want := "consumer r.test/p/consumer@" + digest + "\n"; string(gotRefs) != want {
 		t.Errorf("refs = %q, want %q", gotRefs, want)
+	}
+	// The Strimzi images built here are in the refs only when the settings choose them.
+	sd := write("strimzi-operator.digest", strings.Replace(digest, "0", "1", 1)+"\n")
+	for choice, want := range map[string]string{
+		"upstream": "consumer r.test/p/consumer@" + digest + "\n",
+		"ours": "consumer r.test/p/consumer@" + digest + "\nstrimzi-operator r.test/p/strimzi-operator@" +
+			strings.Replace(digest, "0", "1", 1) + "\n",
+	} {
+		s := write("settings-"+choice+".yaml", strings.Replace(readFile(t, settings), "strimzi: upstream", "strimzi: "+choice, 1))
+		if err := run([]string{"--settings", s, "--redis-keys", keys, "--digest", "consumer=" + d,
+			"--strimzi-digest", "strimzi-operator=" + sd, "--out", out, "--refs", refs, m}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(refs); string(got) != want {
+			t.Errorf("images.strimzi: %s: refs = %q, want %q", choice, got, want)
+		}
 	}
 	if err := run([]string{"--settings", settings, "--redis-keys", keys, "--out", out, m}); err == nil {
 		t.Error("a render without the consumer's digest succeeded")

@@ -24,7 +24,21 @@ type Settings struct {
 	CloudRun   CloudRun        `yaml:"cloudRun"`
 	Kafka      KafkaSettings   `yaml:"kafka"`
 	MongoDB    MongoDBSettings `yaml:"mongodb"`
+	Images     ImageSettings   `yaml:"images"`
 }
+
+// ImageSettings say where the images that are not Tally's own programs come from.
+type ImageSettings struct {
+	// Strimzi is "upstream" (Strimzi's released images; the default) or "ours" (built from
+	// Strimzi's source by //k8s/images/strimzi, pushed and pinned with Tally's images).
+	Strimzi string `yaml:"strimzi"`
+	// RequireDigests makes the render refuse a third-party image with no digest in the pins
+	// (k8s/image-pins.txt) instead of naming it by its version tag.
+	RequireDigests bool `yaml:"requireDigests"`
+}
+
+// OurStrimzi says whether the Strimzi operator runs the images built here.
+func (i ImageSettings) OurStrimzi() bool { return i.Strimzi == "ours" }
 
 // CloudRun is where the Cloud Run services' Direct VPC egress comes from.
 type CloudRun struct {
@@ -136,6 +150,9 @@ func (s Settings) Check() error {
 		}
 	default:
 		bad("mongodb.server is %q: want mongod (or ferretdb, in test settings)", s.MongoDB.Server)
+	}
+	if s.Images.Strimzi != "" && s.Images.Strimzi != "upstream" && s.Images.Strimzi != "ours" {
+		bad("images.strimzi is %q: want upstream or ours", s.Images.Strimzi)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

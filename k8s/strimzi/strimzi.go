@@ -12,7 +12,13 @@
 //   - the RoleBindings that let it manage Kafka clusters (roles -namespaced, -watched and the
 //     entity operator's) are repeated in the watched namespace.
 //
-//     strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] --out operator.yaml
+// With --images (the render's refs, when the settings say images.strimzi: ours), the operator
+// runs the Strimzi images built here (//k8s/images/strimzi) instead of the release's: its own
+// container and every image variable of its Deployment that names Strimzi's operator or Kafka
+// image. That build supports one Kafka version (KafkaVersion), so the version maps name only it.
+// Without --images, references listed in --pins (k8s/image-pins.txt) get their digests.
+//
+//     strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] [--images REFS] [--pins PINS] --out operator.yaml
 package main
 
 import (
@@ -34,6 +40,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 const (
@@ -43,6 +51,140 @@ const (
 	// ReleaseURL is where a release's install files are, by version and file name.
 	ReleaseURL = "https://raw.githubusercontent.com/strimzi/strimzi-kafka-operator/%s/packaging/install/cluster-operator/%s"
 )
+
+// KafkaVersion is the one Kafka version Tally's build of the operator supports: the version of
+// its Kafka image (tools/strimzi/broker/pom.xml; tools/strimzi/strimzi_source.py only-kafka).
+const KafkaVersion = "4.3.1"
+
+// Images are the Strimzi images built here, as pinned references.
+type Images struct{ Operator, Kafka string }
+
+// ReadImages takes the Strimzi images' lines ("strimzi-operator ref", "strimzi-kafka ref") from
+// a render's refs file; ok is false when the file has neither (the settings chose upstream).
+func ReadImages(refsFile string) (Images, bool, error) {
+	data, err := os.ReadFile(refsFile)
+	if err != nil {
+		return Images{}, false, fmt.Errorf("images: %w", err)
+	}
+	var im Images
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		switch f[0] {
+		case "strimzi-operator":
+			im.Operator = f[1]
+		case "strimzi-kafka":
+			im.Kafka = f[1]
+		}
+	}
+	if im.Operator == "" && im.Kafka == "" {
+		return Images{}, false, nil
+	}
+	if im.Operator == "" || im.Kafka == "" || !strings.Contains(im.Operator, "@sha256:") || !strings.Contains(im.Kafka, "@sha256:") {
+		return Images{}, false, fmt.Errorf("images %s: want both strimzi-operator and strimzi-kafka pinned by digest, got %+v", refsFile, im)
+	}
+	return im, true, nil
+}
+
+// imageVars are the operator's image variables that name its own image or its Kafka image; the
+// others (Kafka Bridge, Kaniko, Buildah, the Maven builder) are other projects' images, which
+// Tally does not run.
+var imageVars = map[string]func(Images) string{
+	"STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE": func(im Images) string { return im.Operator },
+	"STRIMZI_DEFAULT_USER_OPERATOR_IMAGE":  func(im Images) string { return im.Operator },
+	"STRIMZI_DEFAULT_KAFKA_INIT_IMAGE":     func(im Images) string { return im.Operator },
+	// Upstream's Kafka image also carries the exporter and Cruise Control; ours has neither
+	// (k8s/images/strimzi/README.md), so these work only while they stay disabled.
+	"STRIMZI_DEFAULT_KAFKA_EXPORTER_IMAGE": func(im Images) string { return im.Kafka },
+	"STRIMZI_DEFAULT_CRUISE_CONTROL_IMAGE": func(im Images) string { return im.Kafka },
+	"STRIMZI_KAFKA_IMAGES":                 func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
+	"STRIMZI_KAFKA_CONNECT_IMAGES":         func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
+	"STRIMZI_KAFKA_MIRROR_MAKER_2_IMAGES":  func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
+}
+
+// UseImages points the operator's Deployment at the images built here.
+func UseImages(deployment *yaml.Node, im Images) error {
+	spec := field(field(field(deployment, "spec"), "template"), "spec")
+	containers := seq(field(spec, "containers"))
+	if len(containers) != 1 {
+		return fmt.Errorf("want the operator's one container, got %d", len(containers))
+	}
+	c := containers[0]
+	image := field(c, "image")
+	if image == nil {
+		return errors.New("the operator's container names no image")
+	}
+	image.Value = im.Operator
+	seen := map[string]bool{}
+	for _, env := range seq(field(c, "env")) {
+		name := scalar(env, "name")
+		value, ok := imageVars[name]
+		if !ok {
+			continue
+		}
+		v := field(env, "value")
+		if v == nil {
+			return fmt.Errorf("%s has no value", name)
+		}
+		v.Value, v.Style = value(im), 0
+		if strings.Contains(v.Value, "\n") {
+			v.Style = yaml.LiteralStyle
+		}
+		seen[name] = true
+	}
+	for name := range imageVars {
+		if !seen[name] {
+			return fmt.Errorf("the operator's Deployment does not set %s (a new release needs a look)", name)
+		}
+	}
+	return nil
+}
+
+// PinImages gives every image reference of the operator's Deployment that pins lists its digest,
+// and returns the references it could not pin.
+func PinImages(deployment *yaml.Node, pins map[string]string) []string {
+	var unpinned []string
+	pin := func(ref string) string {
+		ref = strings.TrimSpace(ref)
+		if strings.Contains(ref, "@sha256:") {
+			return ref
+		}
+		if d, ok := pins[ref]; ok {
+			return ref + "@" + d
+		}
+		unpinned = append(unpinned, ref)
+		return ref
+	}
+	spec := field(field(field(deployment, "spec"), "template"), "spec")
+	for _, c := range seq(field(spec, "containers")) {
+		if image := field(c, "image"); image != nil {
+			image.Value = pin(image.Value)
+		}
+		for _, env := range seq(field(c, "env")) {
+			name := scalar(env, "name")
+			v := field(env, "value")
+			if v == nil || !(strings.HasSuffix(name, "_IMAGE") || strings.HasSuffix(name, "_IMAGES") || name == "STRIMZI_DEFAULT_MAVEN_BUILDER") {
+				continue
+			}
+			var lines []string
+			for _, line := range strings.Split(strings.TrimRight(v.Value, "\n"), "\n") {
+				if version, ref, ok := strings.Cut(line, "="); ok && strings.HasSuffix(name, "_IMAGES") {
+					lines = append(lines, version+"="+pin(ref))
+				} else {
+					lines = append(lines, pin(line))
+				}
+			}
+			v.Value = strings.Join(lines, "\n")
+			if strings.HasSuffix(name, "_IMAGES") {
+				v.Value += "\n"
+			}
+		}
+	}
+	slices.Sort(unpinned)
+	return slices.Compact(unpinned)
+}
 
 // watchedRoles are the ClusterRoles the operator needs bound in each namespace it watches.
 var watchedRoles = []string{"strimzi-cluster-operator-namespaced", "strimzi-cluster-operator-watched", "strimzi-entity-operator"}
@@ -157,18 +299,19 @@ func download(ctx context.Context, url string) ([]byte, error) {
 }
 
 // Install rewrites the release's files (in the pin's order) into one stream for the operator's
-// namespace, watching WatchedNamespace.
-func Install(p Pin, files map[string][]byte) ([]byte, error) {
+// namespace, watching WatchedNamespace, running ours (when given) or the release's images with
+// the digests of pins; unpinned lists the release's image references pins lacks.
+func Install(p Pin, files map[string][]byte, ours *Images, pins map[string]string) (stream []byte, unpinned []string, err error) {
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
 	for _, name := range p.Files {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(files[name], &doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("%s: want one YAML object", name)
+			return nil, nil, fmt.Errorf("%s: want one YAML object", name)
 		}
 		obj := doc.Content[0]
 		kind := scalar(obj, "kind")
@@ -177,7 +320,7 @@ func Install(p Pin, files map[string][]byte) ([]byte, error) {
 			setNamespace(obj, OperatorNamespace)
 		case slices.Contains(cluster, kind):
 		default:
-			return nil, fmt.Errorf("%s: kind %q is neither a known namespaced nor a cluster-scoped kind of the release", name, kind)
+			return nil, nil, fmt.Errorf("%s: kind %q is neither a known namespaced nor a cluster-scoped kind of the release", name, kind)
 		}
 		for _, s := range seq(field(obj, "subjects")) {
 			if ns := field(s, "namespace"); ns != nil {
@@ -186,23 +329,30 @@ func Install(p Pin, files map[string][]byte) ([]byte, error) {
 		}
 		if kind == "Deployment" {
 			if err := watch(obj, WatchedNamespace); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if ours != nil {
+				if err := UseImages(obj, *ours); err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", name, err)
+				}
+			} else {
+				unpinned = PinImages(obj, pins)
 			}
 		}
 		if err := enc.Encode(obj); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if kind == "RoleBinding" && slices.Contains(watchedRoles, scalar(field(obj, "roleRef"), "name")) {
 			setNamespace(obj, WatchedNamespace)
 			if err := enc.Encode(obj); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	if err := enc.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out.Bytes(), nil
+	return out.Bytes(), unpinned, nil
 }
 
 // watch points the operator's STRIMZI_NAMESPACE at ns.
@@ -263,14 +413,17 @@ func main() {
 	from := flag.String("from", "", "a folder holding the release's install files (default: download them from the release)")
 	release := flag.String("release-url", ReleaseURL, "where the release's files are: a format of the version and the file name")
 	out := flag.String("out", "", "where to write the operator's install")
+	images := flag.String("images", "", "a render's refs: the operator runs the Strimzi images built here when they are listed")
+	pins := flag.String("pins", "", "third-party images' digests (k8s/image-pins.txt), for the release's images")
+	unpinned := flag.String("unpinned", "", "where to write the release's image references the pins lack, one a line")
 	flag.Parse()
-	if err := run(context.Background(), *pinFile, *from, *release, *out); err != nil {
+	if err := run(context.Background(), *pinFile, *from, *release, *out, *images, *pins, *unpinned); err != nil {
 		fmt.Fprintf(os.Stderr, "strimzi: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, pinFile, from, releaseURL, out string) error {
+func run(ctx context.Context, pinFile, from, releaseURL, out, imagesFile, pinsFile, unpinnedFile string) error {
 	if pinFile == "" || out == "" {
 		return errors.New("--pin and --out are required")
 	}
@@ -282,9 +435,34 @@ func run(ctx context.Context, pinFile, from, releaseURL, out string) error {
 	if err != nil {
 		return fmt.Errorf("Strimzi %s's install files: %w", pin.Version, err)
 	}
-	stream, err := Install(pin, files)
+	var ours *Images
+	if imagesFile != "" {
+		im, ok, err := ReadImages(imagesFile)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ours = &im
+		}
+	}
+	pins := map[string]string{}
+	if pinsFile != "" && ours == nil {
+		if pins, err = imagepins.Read(pinsFile); err != nil {
+			return err
+		}
+	}
+	stream, unpinned, err := Install(pin, files, ours, pins)
 	if err != nil {
 		return err
+	}
+	if unpinnedFile != "" {
+		text := strings.Join(unpinned, "\n")
+		if text != "" {
+			text += "\n"
+		}
+		if err := os.WriteFile(unpinnedFile, []byte(text), 0o644); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(out, stream, 0o644)
 }

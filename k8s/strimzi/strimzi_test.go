@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,9 +142,17 @@ func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := Install(pin, files)
+	stream, unpinned, err := Install(pin, files, nil, map[string]string{"quay.io/strimzi/operator:1.2.0": testDigest})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The release names its images by tag: each one the pins lack is reported, the pinned one
+	// gets its digest.
+	if slices.Contains(unpinned, "quay.io/strimzi/operator:1.2.0") || !slices.Contains(unpinned, "quay.io/strimzi/kafka:1.2.0-kafka-4.3.1") {
+		t.Errorf("unpinned = %v", unpinned)
+	}
+	if !bytes.Contains(stream, []byte("image: quay.io/strimzi/operator:1.2.0@"+testDigest)) {
+		t.Error("the pinned operator image has no digest in the install")
 	}
 	if bytes.Contains(stream, []byte("namespace: myproject")) {
 		t.Error("the install still names the release's namespace myproject")
@@ -202,5 +211,94 @@ func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
 		if !watchedBindings[role] {
 			t.Errorf("no RoleBinding of %s in %s", role, WatchedNamespace)
 		}
+	}
+}
+
+const testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// With the images built here, the operator and every image variable naming Strimzi's operator or
+// Kafka image name them, and the version maps name only the one Kafka version they support.
+func TestInstallRunsOurImages(t *testing.T) {
+	pin, dir := release(t)
+	files, err := pin.Fetch(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := filepath.Join(t.TempDir(), "refs")
+	operator, kafka := "r.test/p/strimzi-operator@"+testDigest, "r.test/p/strimzi-kafka@"+testDigest
+	text := "consumer r.test/p/consumer@" + testDigest + "\nstrimzi-kafka " + kafka + "\nstrimzi-operator " + operator + "\n"
+	if err := os.WriteFile(refs, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im, ok, err := ReadImages(refs)
+	if err != nil || !ok {
+		t.Fatalf("ReadImages: %v, %v", ok, err)
+	}
+	stream, unpinned, err := Install(pin, files, &im, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unpinned) != 0 {
+		t.Errorf("unpinned = %v with our images", unpinned)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(stream))
+	for {
+		var o struct {
+			Kind string
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Image string
+							Env   []struct{ Name, Value string }
+						}
+					}
+				}
+			}
+		}
+		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if o.Kind != "Deployment" {
+			continue
+		}
+		c := o.Spec.Template.Spec.Containers[0]
+		if c.Image != operator {
+			t.Errorf("operator image %s, want %s", c.Image, operator)
+		}
+		want := map[string]string{
+			"STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE": operator,
+			"STRIMZI_DEFAULT_USER_OPERATOR_IMAGE":  operator,
+			"STRIMZI_DEFAULT_KAFKA_INIT_IMAGE":     operator,
+			"STRIMZI_KAFKA_IMAGES":                 KafkaVersion + "=" + kafka + "\n",
+			"STRIMZI_KAFKA_CONNECT_IMAGES":         KafkaVersion + "=" + kafka + "\n",
+		}
+		for _, e := range c.Env {
+			if w, ok := want[e.Name]; ok && e.Value != w {
+				t.Errorf("%s = %q, want %q", e.Name, e.Value, w)
+			}
+			if strings.Contains(e.Value, "quay.io/strimzi/operator:") || strings.Contains(e.Value, "quay.io/strimzi/kafka:") {
+				t.Errorf("%s still names the release's image: %q", e.Name, e.Value)
+			}
+		}
+	}
+	if err := os.WriteFile(refs, []byte("strimzi-operator "+operator+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadImages(refs); err == nil {
+		t.Error("refs with the operator but no Kafka image accepted")
+	}
+}
+
+// The Kafka version the operator's env names is the one the Kafka image and the build use.
+func TestKafkaVersionIsTheBrokerImages(t *testing.T) {
+	data, err := os.ReadFile(runfile.Path(t, "BROKER_POM"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "<kafka.version>"+KafkaVersion+"</kafka.version>") {
+		t.Errorf("tools/strimzi/broker/pom.xml does not say kafka.version %s", KafkaVersion)
 	}
 }

@@ -22,9 +22,9 @@ config model per supported Kafka version. The file is a flat YAML list of maps, 
 line by line.
 
 drop: a test-only dependency that Maven Central does not serve at any version cannot be
-overridden. Maven resolves test dependencies even when tests are skipped, and compiles the test
-sources, so the dependency is removed from every pom of the tree and the test sources that import
-its package are deleted (dropped.txt says which and why). Tests are not run by this build.
+overridden. Maven resolves test dependencies even when tests are skipped, so the dependency is
+removed from every pom of the tree (dropped.txt says which and why). The build deletes the test
+sources anyway (build.sh): it runs no tests.
 
 only-kafka: the operator refuses to start unless STRIMZI_KAFKA_IMAGES names an image for every
 Kafka version its kafka-versions.yaml supports, and it runs whatever image is named for the
@@ -160,34 +160,29 @@ def only_kafka(text, keep):
 
 
 def read_dropped(path):
-    """dropped.txt: "<groupId>:<artifactId> <java package> <why...>" per line."""
+    """dropped.txt: "<groupId>:<artifactId> <why...>" per line."""
     dropped = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            fields = line.split(None, 2)
-            if len(fields) < 3 or ":" not in fields[0]:
-                raise ValueError(f"{path}:{number}: want '<groupId>:<artifactId> <java package> <why>', got {line!r}")
+            fields = line.split(None, 1)
+            if len(fields) < 2 or ":" not in fields[0]:
+                raise ValueError(f"{path}:{number}: want '<groupId>:<artifactId> <why>', got {line!r}")
             group, artifact = fields[0].split(":", 1)
-            dropped.append({"group": group, "artifact": artifact, "package": fields[1], "why": fields[2]})
+            dropped.append({"group": group, "artifact": artifact, "why": fields[1]})
     return dropped
 
 
 def drop(src, dropped):
-    """Removes each dropped dependency from src's poms and the test sources importing its package;
-    returns the changed files (relative to src). ValueError if a dependency is named nowhere."""
-    changed = []
-    poms, tests = [], []
+    """Removes each dropped dependency from every pom under src; returns the changed poms
+    (relative to src). ValueError if a dependency is named by no pom."""
+    poms = []
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            if name == "pom.xml":
-                poms.append(path)
-            elif name.endswith(".java") and f"{os.sep}src{os.sep}test{os.sep}" in path:
-                tests.append(path)
+        poms += [os.path.join(dirpath, n) for n in sorted(filenames) if n == "pom.xml"]
+    changed = []
     for d in dropped:
         found = False
         for pom in poms:
@@ -203,13 +198,6 @@ def drop(src, dropped):
                 changed.append(os.path.relpath(pom, src))
         if not found:
             raise ValueError(f"drop {d['group']}:{d['artifact']}: no pom names it")
-        imports = re.compile(rf"^import\s+(static\s+)?{re.escape(d['package'])}\.", re.M)
-        for test in tests:
-            with open(test, encoding="utf-8") as f:
-                if not imports.search(f.read()):
-                    continue
-            os.remove(test)
-            changed.append(os.path.relpath(test, src))
     return changed
 
 
