@@ -349,6 +349,13 @@ mod tests {
         max_connections: 10,
     };
     const VOTE: &str = r#"{"name":"B","album":"A","year":1990,"rank":1}"#;
+    const PEER: &str = "10.0.0.1";
+
+    /// A connection just accepted, and the time it was.
+    fn open() -> (Instant, Conn) {
+        let t0 = Instant::now();
+        (t0, Conn::new(PEER.into(), LIMITS, t0))
+    }
 
     fn vote_head(extra: &str, length: usize) -> String {
         format!(
@@ -374,10 +381,6 @@ mod tests {
         assert!(matches!(next, Next::Wait), "want to wait, got {next:?}");
     }
 
-    fn answer(c: &mut Conn, status: u16, close: bool, now: Instant) {
-        c.respond(api::error(status, "test", None), close, false, now);
-    }
-
     fn take_output(c: &mut Conn) -> String {
         let out = String::from_utf8(c.output().to_vec()).unwrap();
         c.sent(out.len());
@@ -386,8 +389,7 @@ mod tests {
 
     #[test]
     fn answers_pipelined_requests_in_order() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(
             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
         );
@@ -406,8 +408,7 @@ mod tests {
 
     #[test]
     fn reads_a_vote_that_arrives_in_pieces_with_the_deadline_of_each_phase() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         let head = vote_head("", VOTE.len());
         c.received(&head.as_bytes()[..10]);
         wait(c.next(None, t0));
@@ -437,8 +438,7 @@ mod tests {
 
     #[test]
     fn sends_100_continue_once_and_only_for_a_request_it_will_read() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(vote_head("Expect: 100-continue\r\n", VOTE.len()).as_bytes());
         wait(c.next(None, t0));
         assert_eq!(c.output(), http::CONTINUE);
@@ -450,7 +450,7 @@ mod tests {
         assert_eq!(request(c.next(None, t0)).body, VOTE.as_bytes());
 
         // Refused at its head (wrong type): answered at once, no 100 Continue, then closed.
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let mut c = Conn::new(PEER.into(), LIMITS, t0);
         c.received(
             b"POST /votes HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
         );
@@ -460,14 +460,13 @@ mod tests {
 
     #[test]
     fn end_of_stream_in_a_head_or_a_body_is_answered_400() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(b"GET /healthz HTTP/1.1\r\nHo");
         wait(c.next(None, t0));
         c.end_of_stream();
         assert_eq!(refusal(c.next(None, t0)).status, 400);
 
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let mut c = Conn::new(PEER.into(), LIMITS, t0);
         c.received(vote_head("", VOTE.len()).as_bytes());
         c.received(&VOTE.as_bytes()[..3]);
         c.end_of_stream();
@@ -478,8 +477,7 @@ mod tests {
 
     #[test]
     fn end_of_stream_between_requests_finishes_the_connection() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n");
         c.end_of_stream();
         assert!(!c.wants_read());
@@ -494,8 +492,7 @@ mod tests {
 
     #[test]
     fn closing_shuts_our_side_then_drains_until_the_client_goes_or_time_is_up() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /x");
         let health = request(c.next(None, t0));
         assert!(health.close);
@@ -515,8 +512,7 @@ mod tests {
 
     #[test]
     fn health_with_a_body_is_answered_and_closes() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n");
         let health = request(c.next(None, t0));
         assert_eq!((health.route, health.close), (Route::Healthz, true));
@@ -524,8 +520,7 @@ mod tests {
 
     #[test]
     fn a_vote_with_kafka_holds_the_requests_behind_it() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         let mut two = vote_head("", VOTE.len()) + VOTE;
         two += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
         c.received(two.as_bytes());
@@ -546,8 +541,7 @@ mod tests {
 
     #[test]
     fn pipelined_input_beyond_the_bound_stops_reading() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(format!("{}{VOTE}", vote_head("", VOTE.len())).as_bytes());
         let vote = request(c.next(None, t0));
         c.wait(1, "id".into(), &vote);
@@ -586,12 +580,11 @@ mod tests {
 
     #[test]
     fn a_malformed_head_is_refused_and_closes() {
-        let t0 = Instant::now();
-        let mut c = Conn::new("10.0.0.1".into(), LIMITS, t0);
+        let (t0, mut c) = open();
         c.received(b"NOT HTTP\r\n\r\n");
         let response = refusal(c.next(None, t0));
         assert_eq!(response.status, 400);
-        answer(&mut c, response.status, true, t0);
+        c.respond(response, true, false, t0);
         assert!(!c.wants_read());
         assert!(
             c.expired(t0 + ms(30_000)) && !c.expired(t0 + ms(29_999)),
