@@ -46,7 +46,7 @@ func TestReadyOnlyWhenEveryCheckPassed(t *testing.T) {
 // Watch records each probe's outcome and logs a change once, not every probe.
 func TestWatchFollowsTheProbeAndLogsChanges(t *testing.T) {
 	c := New("kafka")
-	var logs syncBuffer
+	var logs bytes.Buffer // read only once Watch has returned
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var mu sync.Mutex
 	probeErr := error(nil)
@@ -87,21 +87,4 @@ func TestWatchFollowsTheProbeAndLogsChanges(t *testing.T) {
 		!strings.Contains(out, "connection refused") {
 		t.Fatalf("want one line per change, got:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
