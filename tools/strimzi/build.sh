@@ -61,20 +61,26 @@ fi
 version=$(sed -n 's/^\([0-9][0-9.]*\).*/\1/p' "$src/release.version")
 [[ -n $version ]] || die "no version in $src/release.version"
 partial=$out.partial
-rm -rf "$partial"
 mkdir -p "$partial"
 started=$SECONDS
+# An interrupted build resumes from its last finished step (stamps in <key>.partial/.stamps).
+step_done() { [[ -e $partial/.stamps/$1 ]]; }
+step_mark() { mkdir -p "$partial/.stamps" && touch "$partial/.stamps/$1"; }
 log "building Strimzi $version from source with Maven (tens of minutes cold on 2 cores; once per machine)"
-cp -a "$src" "$partial/src"
-chmod -R u+w "$partial/src"
-tool override "$partial/src/pom.xml" "$here/overrides.txt"
-tool drop "$partial/src" "$here/dropped.txt"
-# No tests run here, so none are compiled either: an override's test-only API difference (the
-# test container 0.115.0 lacks a public class 0.116.0's tests use) cannot stop the build, and two
-# cores are spared compiling them. Test-jars are still packaged, empty, for the modules that
-# declare them.
-rm -rf "$partial/src/"*/src/test
-tool only-kafka "$kafka" "$partial/src/kafka-versions.yaml"
+if ! step_done source; then
+  rm -rf "$partial/src" "$partial/maven.log"
+  cp -a "$src" "$partial/src"
+  chmod -R u+w "$partial/src"
+  tool override "$partial/src/pom.xml" "$here/overrides.txt"
+  tool drop "$partial/src" "$here/dropped.txt"
+  # No tests run here, so none are compiled either: an override's test-only API difference (the
+  # test container 0.115.0 lacks a public class 0.116.0's tests use) cannot stop the build, and
+  # two cores are spared compiling them. Test-jars are still packaged, empty, for the modules
+  # that declare them.
+  rm -rf "$partial/src/"*/src/test
+  tool only-kafka "$kafka" "$partial/src/kafka-versions.yaml"
+  step_mark source
+fi
 
 offline=()
 [[ ${BUILD_OFFLINE:-} == 1 ]] && offline=(--offline)
@@ -90,26 +96,31 @@ mvn_() {
     "$@") >>"$partial/maven.log" 2>&1 || die "mvn $* failed; see $partial/maven.log"
 }
 
-# 1. The config model generator and what it needs (config-model, the parent pom), installed in
-# the build's own local repository so that step 2 can run the generator alone.
-log "  [1/3] config-model-generator"
-mvn_ -pl config-model-generator -am -Pgenerate-model install
-# 2. The config model of each supported Kafka version (Strimzi's build-config-models.sh, minus yq).
 models=$partial/src/cluster-operator/src/main/resources
-rm -f "$models"/kafka-*-config-model.json
-while read -r model_version maven_version; do
-  log "  [2/3] config model for Kafka $model_version"
-  mvn_ -f config-model-generator/pom.xml -Pgenerate-model -Dkafka-metadata-version="$maven_version" \
-    -Dconfig-model-file="$models/kafka-$model_version-config-model.json" compile exec:java
-  [[ -s $models/kafka-$model_version-config-model.json ]] || die "no config model for Kafka $model_version"
-done < <(tool kafka-versions "$partial/src/kafka-versions.yaml")
-# 3. The operators and the agents.
-log "  [3/3] cluster-operator, topic-operator, user-operator, kafka-init, kafka-agent, tracing-agent"
-mvn_ -pl cluster-operator,topic-operator,user-operator,kafka-init,kafka-agent,tracing-agent -am package
+if ! step_done maven; then
+  # 1. The config model generator and what it needs (config-model, the parent pom), installed in
+  # the build's own local repository so that step 2 can run the generator alone.
+  log "  [1/3] config-model-generator"
+  mvn_ -pl config-model-generator -am -Pgenerate-model install
+  # 2. The config model of each supported Kafka version (Strimzi's build-config-models.sh, minus yq).
+  rm -f "$models"/kafka-*-config-model.json
+  while read -r model_version maven_version; do
+    log "  [2/3] config model for Kafka $model_version"
+    mvn_ -f config-model-generator/pom.xml -Pgenerate-model -Dkafka-metadata-version="$maven_version" \
+      -Dconfig-model-file="$models/kafka-$model_version-config-model.json" compile exec:java
+    [[ -s $models/kafka-$model_version-config-model.json ]] || die "no config model for Kafka $model_version"
+  done < <(tool kafka-versions "$partial/src/kafka-versions.yaml")
+  # 3. The operators and the agents.
+  log "  [3/3] cluster-operator, topic-operator, user-operator, kafka-init, kafka-agent, tracing-agent"
+  mvn_ -pl cluster-operator,topic-operator,user-operator,kafka-init,kafka-agent,tracing-agent -am package
+  step_mark maven
+fi
 
+rm -rf "$partial/result"
 mkdir -p "$partial/result/operator" "$partial/result/agents" "$partial/result/config-models"
+# Strimzi's poms put the dist zips where its image build takes them.
 for dist in cluster-operator topic-operator user-operator kafka-init; do
-  python3 -m zipfile -e "$partial/src/$dist/target/$dist-$version-dist.zip" "$partial/result/operator"
+  python3 -m zipfile -e "$partial/src/docker-images/artifacts/binaries/$dist-$version-dist.zip" "$partial/result/operator"
 done
 # zipfile drops the file modes the zips carry: the launch scripts are the only executables.
 chmod 755 "$partial/result/operator/bin/"*.sh
