@@ -41,6 +41,12 @@ type Config struct {
 	Dir string
 	// Log receives every process's output, one prefixed line at a time.
 	Log io.Writer
+	// Address is where the API server listens and what it advertises; 127.0.0.1 when empty.
+	// A real node's pods reach the API server there (go/internal/kubenode's NodeIP).
+	Address string
+	// RealNode leaves kwok and its fake node out: a real kubelet (go/internal/kubenode) joins
+	// instead, and Start returns without waiting for any node.
+	RealNode bool
 }
 
 // FromRunfiles fills Bin and Stages from $KUBE_BIN and $KUBE_STAGES, runfiles paths of
@@ -72,16 +78,21 @@ type Cluster struct {
 	stack  *stack.Stack
 }
 
-// Start starts the control plane and returns once the fake node is Ready. Stop it with Stop.
+// Start starts the control plane and returns once the fake node is Ready (at once with RealNode).
+// Stop it with Stop.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	ports, err := freePorts(6)
 	if err != nil {
 		return nil, err
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	address := cfg.Address
+	if address == "" {
+		address = "127.0.0.1"
+	}
 	c := &Cluster{
 		Kubeconfig: filepath.Join(cfg.Dir, "kubeconfig"),
-		Server:     "https://127.0.0.1:" + strconv.Itoa(apiPort),
+		Server:     "https://" + net.JoinHostPort(address, strconv.Itoa(apiPort)),
 	}
 	if err := c.writeCredentials(cfg.Dir); err != nil {
 		return nil, err
@@ -91,10 +102,6 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	etcdURL := "http://" + loop(etcdClient)
 	peerURL := "http://" + loop(etcdPeer)
 	certDir := filepath.Join(cfg.Dir, "certs")
-	stages, err := kwokStages(cfg.Stages)
-	if err != nil {
-		return nil, err
-	}
 	kube := []string{"--kubeconfig=" + c.Kubeconfig}
 	procs := []stack.Process{
 		{
@@ -111,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			Name:  "kube-apiserver",
 			Needs: []string{"etcd"},
 			Args: []string{bin("kube-apiserver"), "--etcd-servers=" + etcdURL,
-				"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+				"--bind-address=" + address, "--advertise-address=" + address,
 				"--secure-port=" + strconv.Itoa(apiPort), "--cert-dir=" + certDir,
 				"--token-auth-file=" + filepath.Join(cfg.Dir, "tokens.csv"),
 				"--authorization-mode=Node,RBAC",
@@ -142,7 +149,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 				"--cert-dir=" + filepath.Join(cfg.Dir, "scheduler-certs"), "--leader-elect=false", "--v=0"}, kube...),
 			Ready: func(ctx context.Context) error { return insecureOK(ctx, "https://"+loop(schedPort)+"/healthz") },
 		},
-		{
+	}
+	if !cfg.RealNode {
+		stages, err := kwokStages(cfg.Stages)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, stack.Process{
 			Name:  "kwok",
 			Needs: []string{"kube-apiserver"},
 			Args: append(append([]string{bin("kwok"),
@@ -152,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 				"--cidr=10.244.0.0/16", "--node-ip=10.0.0.1"}, kube...), stages...),
 			Setup: c.createNode,
 			Ready: c.nodeReady,
-		},
+		})
 	}
 	s, err := stack.Start(ctx, cfg.Log, procs)
 	if err != nil {

@@ -1,0 +1,49 @@
+"""kube_node: the binaries of a real test Kubernetes node (kubelet, kube-proxy, CoreDNS, pause).
+
+Like @kube_binaries (kube.bzl), built once per machine by tools/kube/node.sh into
+$TALLY_HOME/kube-node/<key>; the repository only links the files. A separate script and key, so
+the node's build never invalidates the control plane's 13-minute build.
+"""
+
+NODE_BINARIES = ["kubelet", "kube-proxy", "coredns", "pause"]
+
+def _kube_node_impl(rctx):
+    script = rctx.path(rctx.attr.script)
+    for f in rctx.attr.inputs:
+        rctx.path(f)  # dependencies of the rule: a version bump refetches
+    rctx.report_progress("building the test node's binaries once per machine (tools/kube/node.sh)")
+    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
+    result = rctx.execute(
+        ["bash", str(script)],
+        environment = {"GOCACHE": tally_home + "/kube/go-build"},
+        timeout = 3600,
+        quiet = False,
+    )
+    if result.return_code != 0:
+        fail("kube_node: tools/kube/node.sh failed:\n%s" % result.stderr)
+    out = result.stdout.strip().splitlines()[-1]
+    for name in NODE_BINARIES:
+        if not rctx.path(out + "/bin/" + name).exists:
+            fail("kube_node: %s/bin/%s is missing" % (out, name))
+        rctx.symlink(out + "/bin/" + name, name)
+    rctx.file("BUILD.bazel", """\
+# The test node's binaries, built by tools/kube/node.sh into {out}.
+exports_files({names}, visibility = ["//visibility:public"])
+""".format(out = out, names = repr(NODE_BINARIES)))
+
+kube_node = repository_rule(
+    implementation = _kube_node_impl,
+    attrs = {
+        "script": attr.label(default = "//tools/kube:node.sh", allow_single_file = True),
+        "inputs": attr.label_list(default = [
+            "//tools/kube:versions.env",
+            "//tools/kube:node-versions.env",
+        ], allow_files = True),
+    },
+    environ = ["TALLY_HOME", "GOPROXY"],
+)
+
+def _kube_node_extension_impl(_mctx):
+    kube_node(name = "kube_node")
+
+node = module_extension(implementation = _kube_node_extension_impl)
