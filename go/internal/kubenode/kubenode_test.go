@@ -20,8 +20,9 @@ import (
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
 // TestPodRunsAsProcess starts the control plane and a real node, runs one of Tally's images
-// (grpc-front) as a pod with a readiness probe, and reaches it through its Service's address,
-// which only kube-proxy's rules lead to the pod. The pod's container must be a real process.
+// (grpc-front) as a Deployment's pod with a readiness probe, and reaches it through its
+// Service's address, which only kube-proxy's rules lead to the pod. The pod's container must be
+// a real process, replaced by another when the pod is deleted; CoreDNS resolves the Service.
 func TestPodRunsAsProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -80,21 +81,24 @@ func TestPodRunsAsProcess(t *testing.T) {
 	t.Logf("node Ready %v after start", time.Since(started).Round(time.Millisecond))
 
 	kubectl(DNSManifest(nodeImages["coredns"]), "apply", "-f", "-")
-	// The controller-manager makes each namespace's default ServiceAccount, which a Pod needs.
-	kubectl("", "wait", "--for=create", "serviceaccount/default", "--timeout=1m")
-	kubectl(fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: front, namespace: default, labels: {app: front}}
+	kubectl(fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: front, namespace: default}
 spec:
-  containers:
-  - name: front
-    image: %q
-    env:
-    - {name: HTTP_ADDR, value: ":8080"}
-    - {name: PRODUCER_GRPC_TARGET, value: "127.0.0.1:1"}
-    readinessProbe:
-      httpGet: {path: /healthz, port: 8080}
-      periodSeconds: 1
+  replicas: 1
+  selector: {matchLabels: {app: front}}
+  template:
+    metadata: {labels: {app: front}}
+    spec:
+      containers:
+      - name: front
+        image: %q
+        env:
+        - {name: HTTP_ADDR, value: ":8080"}
+        - {name: PRODUCER_GRPC_TARGET, value: "127.0.0.1:1"}
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 1
 ---
 apiVersion: v1
 kind: Service
@@ -103,29 +107,30 @@ spec:
   selector: {app: front}
   ports: [{port: 80, targetPort: 8080}]
 `, images["grpc-front"]), "apply", "-f", "-")
-	kubectl("", "wait", "--for=condition=Ready", "pod/front", "--timeout=3m")
+	kubectl("", "rollout", "status", "deployment/front", "--timeout=3m")
 	t.Logf("pod Ready %v after start", time.Since(started).Round(time.Millisecond))
-
-	id := strings.TrimPrefix(kubectl("", "get", "pod/front", "-o", "jsonpath={.status.containerStatuses[0].containerID}"), "containerd://")
-	procs, err := node.Processes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, p := range procs {
-		t.Logf("container %.12s: pid %d: %s", p.Container, p.PID, p.Command)
-		found = found || (p.Container == id && strings.Contains(p.Command, "grpc-front"))
-	}
-	if !found {
-		t.Errorf("no running grpc-front process for container %s among %d", id, len(procs))
-	}
-
 	ip := kubectl("", "get", "service/front", "-o", "jsonpath={.spec.clusterIP}")
+	first := frontProcess(ctx, t, node, kubectl)
 	body, err := get(ctx, "http://"+ip+"/healthz")
 	if err != nil {
 		t.Fatalf("through the Service %s: %v", ip, err)
 	}
 	t.Logf("GET http://%s/healthz through kube-proxy: %q", ip, body)
+
+	// The pod deleted: the Deployment's new pod is a new process, the old one is gone, and the
+	// Service leads to the new one.
+	kubectl("", "delete", "pod", "-l", "app=front", "--wait=true")
+	kubectl("", "rollout", "status", "deployment/front", "--timeout=3m")
+	second := frontProcess(ctx, t, node, kubectl)
+	if second.PID == first.PID || second.Container == first.Container {
+		t.Errorf("after the pod's deletion the same container runs: %+v", second)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", first.PID)); err == nil {
+		t.Errorf("the deleted pod's process %d still exists", first.PID)
+	}
+	if _, err := get(ctx, "http://"+ip+"/healthz"); err != nil {
+		t.Fatalf("through the Service after the pod's deletion: %v", err)
+	}
 
 	// CoreDNS, itself a pod behind a Service, answers for the Service's name.
 	kubectl("", "rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=2m")
@@ -138,15 +143,40 @@ spec:
 	}
 }
 
+// frontProcess logs every container process of the node and returns the running grpc-front's.
+func frontProcess(ctx context.Context, t *testing.T, node *Node, kubectl func(string, ...string) string) Process {
+	t.Helper()
+	id := strings.TrimPrefix(kubectl("", "get", "pod", "-l", "app=front", "--field-selector=status.phase=Running",
+		"-o", "jsonpath={.items[0].status.containerStatuses[0].containerID}"), "containerd://")
+	procs, err := node.Processes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var front Process
+	for _, p := range procs {
+		t.Logf("container %.12s: pid %d: %s", p.Container, p.PID, p.Command)
+		if p.Container == id && strings.Contains(p.Command, "grpc-front") {
+			front = p
+		}
+	}
+	if front.PID == 0 {
+		t.Fatalf("no running grpc-front process for container %q among %d", id, len(procs))
+	}
+	return front
+}
+
+// get polls url through a new connection each time (a kept-alive one would still lead to a
+// deleted pod's address) until it answers 200.
 func get(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return "", err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			body, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
