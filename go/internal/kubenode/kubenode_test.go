@@ -99,6 +99,9 @@ spec:
         readinessProbe:
           httpGet: {path: /healthz, port: 8080}
           periodSeconds: 1
+        lifecycle:
+          preStop:
+            sleep: {seconds: 3}
 ---
 apiVersion: v1
 kind: Service
@@ -132,6 +135,19 @@ spec:
 		t.Fatalf("through the Service after the pod's deletion: %v", err)
 	}
 
+	// A rollout of 2 replicas while a client calls through the Service: with the preStop pause
+	// the old pods keep serving until kube-proxy has dropped them, so no call fails.
+	kubectl("", "scale", "deployment/front", "--replicas=2")
+	kubectl("", "rollout", "status", "deployment/front", "--timeout=3m")
+	calls, failed := underLoad(ctx, "http://"+ip+"/healthz", func() {
+		kubectl("", "rollout", "restart", "deployment/front")
+		kubectl("", "rollout", "status", "deployment/front", "--timeout=3m")
+	})
+	t.Logf("rollout under load: %d calls through the Service, %d failed", calls, len(failed))
+	if len(failed) > 0 {
+		t.Errorf("%d of %d calls failed during the rollout, first: %v", len(failed), calls, failed[0])
+	}
+
 	// CoreDNS, itself a pod behind a Service, answers for the Service's name.
 	kubectl("", "rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=2m")
 	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -163,6 +179,45 @@ func frontProcess(ctx context.Context, t *testing.T, node *Node, kubectl func(st
 		t.Fatalf("no running grpc-front process for container %q among %d", id, len(procs))
 	}
 	return front
+}
+
+// underLoad calls url through new connections, one after another, while during runs, and
+// returns how many calls it made and the errors of those that failed.
+func underLoad(ctx context.Context, url string, during func()) (int, []error) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	calls, failed := 0, []error(nil)
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			calls++
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err == nil {
+				var resp *http.Response
+				if resp, err = client.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("HTTP %d", resp.StatusCode)
+					}
+				}
+			}
+			if err != nil {
+				failed = append(failed, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	during()
+	close(stop)
+	<-done
+	return calls, failed
 }
 
 // get polls url through a new connection each time (a kept-alive one would still lead to a
