@@ -67,6 +67,21 @@ type Store struct {
 	trimEvery time.Duration
 	trimMu    sync.Mutex
 	lastTrim  time.Time
+
+	// Concurrent Inserts share their writes (see Insert): queue holds the calls waiting for the
+	// next write, writing says a writer goroutine is running.
+	mu      sync.Mutex
+	queue   []*insertCall
+	writing bool
+}
+
+// insertCall is one Insert waiting for its logs' write.
+type insertCall struct {
+	ctx    context.Context
+	logs   []Log
+	stored []Log
+	err    error
+	done   chan struct{}
 }
 
 // New returns a Store over db (normally client.Database(Database)).
@@ -96,10 +111,92 @@ func New(db *mongo.Database) *Store {
 //
 // logs_recent gets the stored log rather than the new one, so both collections always hold the
 // same document for a vote id.
+//
+// Concurrent calls (the consumer's partitions) share one write: a call made while another write
+// is in flight waits for it to end, then goes with every call that came meanwhile in one
+// insertMany into each collection (group commit). The MongoDB-wire server here commits every
+// write on its own and lets one writer in at a time, so per-partition writes queued behind each
+// other and their lock waits were what made some votes wait seconds (docs/performance.md,
+// "Accept to counted"); on MongoDB it saves round trips and journal commits too. If ctx ends
+// first, Insert returns its error; the write may still happen, and a retry changes nothing.
 func (s *Store) Insert(ctx context.Context, logs []Log) (stored []Log, err error) {
 	if len(logs) == 0 {
 		return nil, nil
 	}
+	c := &insertCall{ctx: ctx, logs: logs, done: make(chan struct{})}
+	s.mu.Lock()
+	s.queue = append(s.queue, c)
+	if !s.writing {
+		s.writing = true
+		go s.writeQueued()
+	}
+	s.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.stored, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("insert logs: %w", ctx.Err())
+	}
+}
+
+// writeQueued writes the queued calls' logs, all the calls queued at a time together, until the
+// queue is empty.
+func (s *Store) writeQueued() {
+	for {
+		s.mu.Lock()
+		calls := s.queue
+		s.queue = nil
+		if len(calls) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.writeCalls(calls)
+	}
+}
+
+// writeCalls writes calls' logs in one insert per collection and answers each call. The write
+// lasts until the last of the calls' deadlines (a caller that gave up retries anyway).
+func (s *Store) writeCalls(calls []*insertCall) {
+	ctx := context.Background()
+	var deadline time.Time
+	var all []Log
+	for _, c := range calls {
+		d, ok := c.ctx.Deadline()
+		if !ok {
+			deadline = time.Time{}
+			break
+		}
+		deadline = later(deadline, d)
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	for _, c := range calls {
+		all = append(all, c.logs...)
+	}
+	stored, err := s.insert(ctx, all)
+	for _, c := range calls {
+		if err == nil {
+			c.stored, stored = stored[:len(c.logs):len(c.logs)], stored[len(c.logs):]
+		}
+		c.err = err
+		close(c.done)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// insert is Insert's write, of the logs of one or more calls.
+func (s *Store) insert(ctx context.Context, logs []Log) (stored []Log, err error) {
 	docs := make([]any, len(logs))
 	for i := range logs {
 		docs[i] = logs[i]
@@ -202,11 +299,14 @@ func (s *Store) trimRecent(ctx context.Context) error {
 	if err != nil || len(heads) <= RecentMax {
 		return err
 	}
-	old := make(bson.A, 0, len(heads)-RecentKeep)
-	for _, h := range heads[RecentKeep:] {
-		old = append(old, h.VoteID)
-	}
-	_, err = s.recent.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: old}}}})
+	// Everything older than the RecentKeep-th newest, in newestFirst's order: one comparison or
+	// two a document. (A list of the ids to delete, with $in, cost the MongoDB-wire server a
+	// comparison per id and document: quadratic in the votes of a second.)
+	last := heads[RecentKeep-1]
+	_, err = s.recent.DeleteMany(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "accepted_at", Value: bson.D{{Key: "$lt", Value: last.AcceptedAt}}}},
+		bson.D{{Key: "accepted_at", Value: last.AcceptedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: last.VoteID}}}},
+	}}})
 	return err
 }
 

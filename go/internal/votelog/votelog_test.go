@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,59 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	}
 }
 
+// Concurrent Inserts (partitions) are written together, and each call gets the stored logs of its
+// own logs, in its order; a vote id in two calls is stored once, for one of them.
+func TestConcurrentInsertsShareWrites(t *testing.T) {
+	store, db := openStore(t)
+	ctx := context.Background()
+	const calls, each = 6, 50
+	batches := make([][]Log, calls)
+	for i := range batches {
+		batches[i] = makeLogs(i*each, each)
+	}
+	twin := batches[0][0]
+	twin.Offset, twin.Partition = 999, 5
+	batches[5] = append(batches[5], twin)
+	stored := make([][]Log, calls)
+	errs := make([]error, calls)
+	var wg sync.WaitGroup
+	for i := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stored[i], errs[i] = store.Insert(ctx, batches[i])
+		}()
+	}
+	wg.Wait()
+	owners := 0
+	for i := range batches {
+		if errs[i] != nil {
+			t.Fatalf("insert %d: %v", i, errs[i])
+		}
+		if len(stored[i]) != len(batches[i]) {
+			t.Fatalf("insert %d: %d stored logs for %d", i, len(stored[i]), len(batches[i]))
+		}
+		for j, l := range batches[i] {
+			if stored[i][j].VoteID != l.VoteID {
+				t.Fatalf("insert %d: stored[%d] is %s, want %s", i, j, stored[i][j].VoteID, l.VoteID)
+			}
+			if l.VoteID == twin.VoteID {
+				if Own(l, stored[i][j]) {
+					owners++
+				}
+			} else if !Own(l, stored[i][j]) {
+				t.Errorf("insert %d: %s not its own", i, l.VoteID)
+			}
+		}
+	}
+	if owners != 1 {
+		t.Errorf("%d records own vote id %s, want exactly 1", owners, twin.VoteID)
+	}
+	if n := count(t, db, LogsCollection); n != calls*each {
+		t.Errorf("%s holds %d logs, want %d", LogsCollection, n, calls*each)
+	}
+}
+
 func TestNewestAcrossTrims(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
@@ -175,6 +229,29 @@ func TestNewestAcrossTrims(t *testing.T) {
 	}
 	if _, err := store.Newest(ctx, RecentKeep+1); err == nil {
 		t.Fatalf("newest(%d) succeeded, want an error", RecentKeep+1)
+	}
+}
+
+// Logs of one accept time (a backlog written at once) are trimmed too, by vote id.
+func TestTrimWithOneAcceptTime(t *testing.T) {
+	store, db := openStore(t)
+	ctx := context.Background()
+	store.trimEvery = 0
+	for from := 0; from < 750; from += 150 { // the fifth insert trims (the third did too)
+		logs := makeLogs(from, 150)
+		for i := range logs {
+			logs[i].AcceptedAt = epoch
+		}
+		if _, err := store.Insert(ctx, logs); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+	}
+	if n := count(t, db, RecentCollection); n != RecentKeep {
+		t.Fatalf("%s holds %d logs after the last trim, want %d", RecentCollection, n, RecentKeep)
+	}
+	got, err := store.Newest(ctx, 1)
+	if err != nil || len(got) != 1 || got[0].VoteID != "vote-0000749" {
+		t.Fatalf("newest = %+v, %v; want vote-0000749", got, err)
 	}
 }
 
