@@ -39,11 +39,13 @@ var applySource string
 type Store struct {
 	rdb   redis.Cmdable
 	apply *redis.Script
+	// now is the clock of the accept-to-counted classes (LatencyKey).
+	now func() time.Time
 }
 
 // New returns a Store writing through rdb.
 func New(rdb redis.Cmdable) *Store {
-	return &Store{rdb: rdb, apply: redis.NewScript(applySource)}
+	return &Store{rdb: rdb, apply: redis.NewScript(applySource), now: time.Now}
 }
 
 // Applied returns the highest offset of partition whose record is applied, or -1 if none is.
@@ -67,19 +69,21 @@ func (s *Store) Applied(ctx context.Context, partition int) (int64, error) {
 // counted), all in one atomic script: either all of it happens or none does, so the call can be
 // repeated after any failure. Votes at or below the watermark are skipped. expected is the
 // watermark the caller last read or wrote; if Redis's is lower, Redis went back in time and
-// nothing is applied (Result.Behind).
+// nothing is applied (Result.Behind). Each counted vote is also counted in LatencyKey's class of
+// its time from accept to this call.
 func (s *Store) Apply(ctx context.Context, partition int, expected, through int64, votes []Vote) (Result, error) {
-	keys := make([]string, 0, 4+2*len(votes))
-	keys = append(keys, AppliedKey(partition), TotalKey, BandKey, AlbumKey)
-	args := make([]any, 0, 2+5*len(votes))
-	args = append(args, strconv.FormatInt(through, 10), strconv.FormatInt(expected, 10))
+	now := s.now()
+	keys := make([]string, 0, 5+2*len(votes))
+	keys = append(keys, AppliedKey(partition), TotalKey, BandKey, AlbumKey, LatencyKey(now))
+	args := make([]any, 0, 3+6*len(votes))
+	args = append(args, strconv.FormatInt(through, 10), strconv.FormatInt(expected, 10), BucketStart(now).Add(BucketTTL).Unix())
 	for _, v := range votes {
 		if v.Offset > through {
 			return Result{}, fmt.Errorf("apply: vote at offset %d is past the batch's last offset %d", v.Offset, through)
 		}
 		keys = append(keys, BandAlbumsKey(v.Band), BucketKey(v.AcceptedAt))
 		args = append(args, strconv.FormatInt(v.Offset, 10), v.Band, v.Album, AlbumField(v.Band, v.Album),
-			BucketStart(v.AcceptedAt).Add(BucketTTL).Unix())
+			BucketStart(v.AcceptedAt).Add(BucketTTL).Unix(), LatencyField(now.Sub(v.AcceptedAt)))
 	}
 	res, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {

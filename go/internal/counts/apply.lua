@@ -1,9 +1,11 @@
 -- Applies one partition's batch of votes atomically; go/internal/counts/apply.go builds the call.
 --
 -- KEYS: 1 the partition's applied-offset watermark, 2 total, 3 by band, 4 by "band — album",
---       then two per vote: its band's album hash, its 10 s bucket.
+--       5 the accept-to-counted classes of this 10 s (the call's), then two per vote: its band's
+--       album hash, its 10 s bucket.
 -- ARGV: 1 the batch's last offset, 2 the watermark the caller last saw or wrote (-1: none),
---       then five per vote: offset, band, album, "band — album", its bucket's expiry (Unix s).
+--       3 KEYS[5]'s expiry (Unix s), then six per vote: offset, band, album, "band — album",
+--       its bucket's expiry (Unix s), its accept-to-counted class.
 --
 -- The votes are the records the caller decided to count (the first record of each vote id, by
 -- the MongoDB log). If the watermark is below ARGV[2], Redis lost applied batches (a crash
@@ -18,8 +20,8 @@ if applied < tonumber(ARGV[2]) then
 end
 local counted, replayed = 0, 0
 local expiring = {}
-for i = 0, (#KEYS - 4) / 2 - 1 do
-  local k, a = 4 + 2 * i, 2 + 5 * i
+for i = 0, (#KEYS - 5) / 2 - 1 do
+  local k, a = 5 + 2 * i, 3 + 6 * i
   if tonumber(ARGV[a + 1]) <= applied then
     replayed = replayed + 1
   else
@@ -29,12 +31,16 @@ for i = 0, (#KEYS - 4) / 2 - 1 do
     redis.call('HINCRBY', KEYS[4], ARGV[a + 4], 1)
     redis.call('HINCRBY', KEYS[k + 1], ARGV[a + 3], 1)
     redis.call('HINCRBY', bucket, band, 1)
+    redis.call('HINCRBY', KEYS[5], ARGV[a + 6], 1)
     if not expiring[bucket] then
       redis.call('EXPIREAT', bucket, ARGV[a + 5])
       expiring[bucket] = true
     end
     counted = counted + 1
   end
+end
+if counted > 0 then
+  redis.call('EXPIREAT', KEYS[5], ARGV[3])
 end
 if tonumber(ARGV[1]) > applied then
   redis.call('SET', KEYS[1], ARGV[1])

@@ -24,6 +24,7 @@ const (
 const (
 	bandAlbumsPrefix = "tally:votes:band:"
 	bucketPrefix     = "tally:votes:10s:"
+	latencyPrefix    = "tally:votes:latency:10s:"
 	appliedPrefix    = "tally:applied:votes:"
 )
 
@@ -57,6 +58,32 @@ func BucketStart(t time.Time) time.Time {
 // It expires BucketTTL after the bucket's start.
 func BucketKey(t time.Time) string {
 	return bucketPrefix + strconv.FormatInt(BucketStart(t).Unix(), 10)
+}
+
+// LatencyKey is a HASH: LatencyField(d) → how many votes counted in the 10-second bucket holding
+// t took d from their accept to their count, for Grafana's accept-to-counted panel. It expires
+// BucketTTL after the bucket's start.
+func LatencyKey(t time.Time) string {
+	return latencyPrefix + strconv.FormatInt(BucketStart(t).Unix(), 10)
+}
+
+// LatencyBounds are the upper bounds of LatencyKey's classes; a vote slower than the last is in
+// class "+Inf".
+var LatencyBounds = []time.Duration{
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// LatencyField is the field of LatencyKey counting a vote counted d after its accept: the
+// smallest of LatencyBounds at or above d, in milliseconds ("250"), or "+Inf".
+func LatencyField(d time.Duration) string {
+	for _, b := range LatencyBounds {
+		if d <= b {
+			return strconv.FormatInt(b.Milliseconds(), 10)
+		}
+	}
+	return "+Inf"
 }
 
 // AppliedKey is a STRING: the highest offset of a votes partition whose record is applied.

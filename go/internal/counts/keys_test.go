@@ -88,6 +88,7 @@ func goLayout(t *testing.T, p map[string]string) map[string]goKey {
 		"bucket_10s":     {key: BucketKey(time.Unix(bucket, 0)), field: p["band"], ttl: BucketTTL},
 		"applied_offset": {key: AppliedKey(partition)},
 		"anchor":         {key: AnchorKey(partition)},
+		"latency_10s":    {key: LatencyKey(time.Unix(bucket, 0)), field: LatencyField(200 * time.Millisecond), ttl: BucketTTL},
 	}
 }
 
@@ -150,6 +151,21 @@ func TestBucketStart(t *testing.T) {
 		}
 		if BucketStart(in).Unix()%10 != 0 {
 			t.Errorf("bucket of %s does not start at a multiple of 10 s", c.in)
+		}
+	}
+}
+
+func TestLatencyField(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "5"}, {5 * time.Millisecond, "5"}, {5*time.Millisecond + 1, "10"}, {99 * time.Millisecond, "100"},
+		{250 * time.Millisecond, "250"}, {3 * time.Second, "5000"}, {10 * time.Second, "10000"}, {time.Minute, "+Inf"},
+		{-time.Second, "5"}, // an accept clock ahead of the consumer's
+	} {
+		if got := LatencyField(c.d); got != c.want {
+			t.Errorf("LatencyField(%v) = %q, want %q", c.d, got, c.want)
 		}
 	}
 }
