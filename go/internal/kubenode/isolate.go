@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +28,13 @@ const insideEnv = "TALLY_KUBENODE_INSIDE"
 // (`sysctl -a`, as seen from the machine's network namespace) before and after: any difference,
 // apart from counters the kernel changes by itself, fails the run.
 func Main(m *testing.M) int {
+	// The node's tools (sysctl, ip, iptables, runc, conntrack) live in sbin, which Bazel's
+	// strict test environment leaves off PATH; containerd, the kubelet and kube-proxy look them up.
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if !slices.Contains(filepath.SplitList(os.Getenv("PATH")), dir) {
+			os.Setenv("PATH", os.Getenv("PATH")+string(os.PathListSeparator)+dir)
+		}
+	}
 	if os.Getenv(insideEnv) == "1" {
 		if err := enterNamespaces(); err != nil {
 			fmt.Fprintf(os.Stderr, "kubenode: set up the test's namespaces: %v\n", err)
