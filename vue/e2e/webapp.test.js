@@ -127,7 +127,7 @@ async function pageState(page, words) {
       lang: document.documentElement.lang,
       scrollWidth: document.documentElement.scrollWidth,
     };
-  }, words);
+  }, { perBand: words.perBand, perAlbum: words.perAlbum });
 }
 
 /** The charts for these votes: the counted names, most votes first, then the ballot's others at 0. */
