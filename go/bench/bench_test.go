@@ -138,9 +138,15 @@ func TestRouteLatencies(t *testing.T) {
 		{Route: "grpc", AcceptedAt: t0.Add(100 * time.Millisecond), CountedAt: t0.Add(1400 * time.Millisecond), Partition: 0, Offset: 2},
 		{Route: "wasm", AcceptedAt: t0, CountedAt: t0, Partition: 0, Offset: 0},
 	}
-	r := routeLatencies("grpc", load.Result{}, logs, samples)
+	r := routeLatencies("grpc", load.Result{OK: 2}, logs, samples, t0.Add(time.Minute))
 	if r.Logs != 2 || r.Visible.Count != 2 || r.Visible.Max != 1400 || r.Visible.Min != 20 || r.SecondsOver1s != 1 ||
-		r.WorstMaxMs != 1400 || r.WorstMinMs != 20 || r.Logged.Max != 1300 {
+		r.WorstMaxMs != 1400 || r.WorstMinMs != 20 || r.Logged.Max != 1300 || r.Missing != 0 {
 		t.Errorf("grpc %+v", r)
+	}
+	// A vote never seen counted is charged until the benchmark gave up; one without a log is missing.
+	logs = append(logs, stepLog{Route: "grpc", AcceptedAt: t0, CountedAt: t0, Partition: 0, Offset: 3})
+	r = routeLatencies("grpc", load.Result{OK: 4}, logs, samples, t0.Add(time.Minute))
+	if r.Logs != 3 || r.Censored != 1 || r.Missing != 2 || r.Visible.Max != 60000 {
+		t.Errorf("grpc with a vote not counted in time: %+v", r)
 	}
 }
