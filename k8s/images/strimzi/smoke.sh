@@ -9,7 +9,7 @@
 #   KUBECONFIG=... k8s/images/strimzi/smoke.sh bazel-bin/k8s/images/strimzi ../shared/strimzi-install
 #
 # operator: Strimzi's CRDs are applied, the cluster operator runs /opt/strimzi/bin/
-#   cluster_operator_run.sh watching namespace strimzi-smoke, and must answer /healthy and /ready
+#   cluster_operator_run.sh watching a namespace of its own, and must answer /healthy and /ready
 #   on :8080; then a KafkaNodePool and a Kafka are created and the operator must reconcile them
 #   into a StrimziPodSet (kwok plays the node: no broker runs there).
 # kafka: the broker runs /opt/kafka/kafka_run.sh as a StrimziPodSet pod would (a one-node KRaft
@@ -26,7 +26,7 @@ set -euo pipefail
 images=${1:?usage: smoke.sh IMAGES_DIR STRIMZI_INSTALL_DIR}
 install=${2:?usage: smoke.sh IMAGES_DIR STRIMZI_INSTALL_DIR}
 : "${KUBECONFIG:?set KUBECONFIG to the kubeconfig of the test cluster}"
-ns=strimzi-smoke
+ns=strimzi-smoke-$$
 
 log() { printf '\033[1msmoke:\033[0m %s\n' "$*" >&2; }
 die() { printf 'smoke: FAIL: %s\n' "$*" >&2; exit 1; }
@@ -41,8 +41,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# unpack LAYOUT DIR: the image's layers, in order, into DIR.
+# unpack LAYOUT DIR: the image's layers, in order, into DIR (a directory that is not an OCI
+# layout is taken as the image's root already unpacked).
 unpack() {
+  if [[ ! -f $1/index.json ]]; then
+    cp -a "$1/." "$2/"
+    return
+  fi
   python3 - "$1" "$2" <<'EOF'
 import json, os, sys, tarfile
 layout, out = sys.argv[1], sys.argv[2]
@@ -62,10 +67,11 @@ run() {
   while IFS='=' read -r k v; do
     [[ -n $k ]] && env_args+=(--setenv "$k" "$v")
   done <"$envfile"
-  bwrap --bind "$root" / --proc /proc --dev /dev --tmpfs /tmp \
+  # bwrap applies --clearenv and --setenv in order: clear first.
+  bwrap --clearenv --bind "$root" / --proc /proc --dev /dev --tmpfs /tmp \
     --ro-bind "$KUBECONFIG" /etc/kubeconfig --setenv KUBECONFIG /etc/kubeconfig \
     --unshare-user --unshare-uts --unshare-pid --uid 1001 --gid 0 --hostname "$host" \
-    --setenv HOSTNAME "$host" --die-with-parent --chdir "$dir" --clearenv "${env_args[@]}" "$@"
+    --setenv HOSTNAME "$host" --die-with-parent --chdir "$dir" "${env_args[@]}" "$@"
 }
 
 wait_for() { # seconds description command...
@@ -75,11 +81,14 @@ wait_for() { # seconds description command...
     "$@" >/dev/null 2>&1 && return 0
     sleep 1
   done
-  die "$what after ${seconds}s"
+  printf 'smoke: FAIL: %s after %ss\n' "$what" "$seconds" >&2
+  return 1
 }
 
 kubectl create namespace "$ns" >/dev/null
-kubectl apply --server-side -f <(cat "$install"/04*-Crd-*.yaml) >/dev/null
+crds=()
+for f in "$install"/04*-Crd-*.yaml; do crds+=(-f "$f"); done
+kubectl apply --server-side "${crds[@]}" >/dev/null
 kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
 
 # ---- The operator ------------------------------------------------------------------------------
@@ -105,7 +114,7 @@ run "$work/operator" /opt/strimzi strimzi-cluster-operator "$work/operator.env" 
 pids+=($!)
 wait_for 180 "the operator answers /healthy" curl -fsS http://127.0.0.1:8080/healthy ||
   { tail -30 "$work/operator.log"; exit 1; }
-wait_for 60 "the operator answers /ready" curl -fsS http://127.0.0.1:8080/ready
+wait_for 60 "the operator answers /ready" curl -fsS http://127.0.0.1:8080/ready || exit 1
 log "operator: /healthy and /ready answer"
 kubectl apply -n "$ns" -f - >/dev/null <<EOF
 apiVersion: kafka.strimzi.io/v1
@@ -131,8 +140,8 @@ spec:
   entityOperator:
     topicOperator: {}
 EOF
-wait_for 180 "the operator made StrimziPodSet smoke-dual-role" kubectl get strimzipodset -n "$ns" smoke-dual-role ||
-  { tail -30 "$work/operator.log"; exit 1; }
+wait_for 240 "the operator made StrimziPodSet smoke-dual-role" kubectl get strimzipodset -n "$ns" smoke-dual-role ||
+  { grep -E 'ERROR|WARN|Exception' "$work/operator.log" | tail -30; exit 1; }
 podset_image=$(kubectl get strimzipodset -n "$ns" smoke-dual-role -o 'jsonpath={.spec.pods[0].spec.containers[0].image}')
 log "operator: reconciled the Kafka into StrimziPodSet smoke-dual-role, its pod running image $podset_image"
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -142,7 +151,8 @@ pids=()
 # ---- The broker --------------------------------------------------------------------------------
 log "kafka: unpacking"
 unpack "$images/kafka" "$work/kafka"
-pod=smoke-dual-role-0
+# Another cluster name than the operator's Kafka above, whose Secrets the operator made.
+pod=broker-dual-role-0
 config=$work/kafka/opt/kafka/custom-config
 mkdir -p "$config" "$work/kafka/var/lib/kafka/data-0" "$work/kafka/var/run/secrets/kubernetes.io/serviceaccount"
 chmod 0777 "$work/kafka/var/lib/kafka/data-0"
@@ -177,23 +187,36 @@ EOF
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=smoke-ca -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -subj "/CN=$pod" -keyout "$work/$pod.key" -out "$work/$pod.csr" 2>/dev/null
 openssl x509 -req -in "$work/$pod.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 -out "$work/$pod.crt" 2>/dev/null
-kubectl create secret generic -n "$ns" smoke-cluster-ca-cert --from-file=ca.crt="$work/ca.crt" >/dev/null
+kubectl create secret generic -n "$ns" broker-cluster-ca-cert --from-file=ca.crt="$work/ca.crt" >/dev/null
 kubectl create secret generic -n "$ns" "$pod" --from-file="$work/$pod.crt" --from-file="$work/$pod.key" >/dev/null
 {
-  echo "KAFKA_CLUSTER_NAME=smoke"
+  echo "KAFKA_CLUSTER_NAME=broker"
   echo "KAFKA_HEAP_OPTS=-Xms256m -Xmx256m"
   echo "JAVA_HOME=/usr/lib/jvm/java-21-openjdk-amd64"
   echo "KAFKA_HOME=/opt/kafka"
 } >"$work/kafka.env"
 log "kafka: starting /opt/kafka/kafka_run.sh as $pod"
-run "$work/kafka" /opt/kafka "$pod" "$work/kafka.env" /opt/kafka/kafka_run.sh >"$work/kafka.log" 2>&1 &
+# The probes run in the broker's own sandbox, as Kubernetes runs them in its container (they read
+# its /tmp and /proc); each result is written to a folder shared with this script.
+mkdir -p "$work/kafka/smoke" && chmod 0777 "$work/kafka/smoke"
+run "$work/kafka" /opt/kafka "$pod" "$work/kafka.env" bash -c '
+  /opt/kafka/kafka_run.sh &
+  for _ in $(seq 240); do
+    if /opt/kafka/kafka_readiness.sh >/dev/null 2>&1; then
+      echo ready >/smoke/readiness
+      /opt/kafka/kafka_liveness.sh && echo live >/smoke/liveness
+      (exec 3<>/dev/tcp/127.0.0.1/9092) && echo listening >/smoke/listener
+      break
+    fi
+    sleep 1
+  done
+  wait' >"$work/kafka.log" 2>&1 &
 pids+=($!)
-wait_for 180 "kafka_readiness.sh passes (kafka-agent's /v1/ready/)" \
-  run "$work/kafka" /opt/kafka "$pod" "$work/kafka.env" /opt/kafka/kafka_readiness.sh ||
-  { tail -40 "$work/kafka.log"; exit 1; }
+wait_for 240 "kafka_readiness.sh passes (kafka-agent's /v1/ready/: the broker is RUNNING)" test -s "$work/kafka/smoke/readiness" ||
+  { grep -E 'ERROR|Exception|Agent' "$work/kafka.log" | tail -30; exit 1; }
 log "kafka: kafka_readiness.sh passes"
-run "$work/kafka" /opt/kafka "$pod" "$work/kafka.env" /opt/kafka/kafka_liveness.sh || die "kafka_liveness.sh"
+wait_for 10 "kafka_liveness.sh passes" test -s "$work/kafka/smoke/liveness" || exit 1
 log "kafka: kafka_liveness.sh passes"
-wait_for 10 "the plain listener accepts connections" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9092'
+wait_for 10 "the plain listener accepts connections" test -s "$work/kafka/smoke/listener" || exit 1
 log "kafka: the plain listener accepts connections"
 log "PASS"
