@@ -111,7 +111,8 @@ def _strimzi_build_impl(rctx):
     rctx.symlink(out + "/SHA256SUMS", "SHA256SUMS")
     rctx.file("BUILD.bazel", """\
 # Strimzi {version} built by tools/strimzi/build.sh into {out}: operator/ (bin/ and lib/ of the
-# cluster and topic operators), the broker's agents and the generated Kafka config models.
+# cluster, topic and user operators and kafka-init), the broker's agents and the generated Kafka
+# config model.
 package(default_visibility = ["//visibility:public"])
 
 exports_files([
