@@ -394,15 +394,24 @@ func TestApply(t *testing.T) {
 				break
 			}
 		}
+		mongoNodes := map[string]bool{}
 		for _, line := range strings.Split(strings.TrimSpace(pods), "\n") {
 			name, rest, _ := strings.Cut(line, " ")
-			want := kubecluster.NodeName + " Running"
+			node, phase, _ := strings.Cut(rest, " ")
+			want := "Running"
 			if strings.HasPrefix(name, "mongodb-setup-") {
-				want = kubecluster.NodeName + " Succeeded"
+				want = "Succeeded"
 			}
-			if rest != want {
-				t.Errorf("pod %s is %q, want %q", name, rest, want)
+			if !strings.HasPrefix(node, "kwok-node-") || phase != want {
+				t.Errorf("pod %s is %q, want on a kwok node and %s", name, rest, want)
 			}
+			if strings.HasPrefix(name, "mongodb-") && !strings.HasPrefix(name, "mongodb-setup-") {
+				mongoNodes[node] = true
+			}
+		}
+		// DoNotSchedule per hostname: each member on a node of its own.
+		if len(mongoNodes) != mongoMembers {
+			t.Errorf("MongoDB's %d members are on nodes %v, want one each", mongoMembers, mongoNodes)
 		}
 	})
 
