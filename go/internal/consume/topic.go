@@ -26,8 +26,8 @@ import (
 //     counted from it, moved up to the watermark every AnchorEvery while it is read) must still be
 //     that record.
 //
-// A partition that fails is not read: the consumer logs an error, is not ready ("votes partition
-// <p>" in /readyz) and checks again every AnchorEvery, so the votes wait in Kafka until an
+// A partition that fails is not read: the consumer logs an error, is not ready (the readiness
+// check "votes partition <p>" fails) and checks again every AnchorEvery, so the votes wait in Kafka until an
 // operator decides (docs/data.md: restore Kafka's data, or count the new topic from its start
 // by deleting the partition's watermark and anchor).
 
