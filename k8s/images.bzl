@@ -21,3 +21,6 @@ STRIMZI_IMAGES = {
     "strimzi-kafka": "//k8s/images/strimzi:kafka",
     "strimzi-operator": "//k8s/images/strimzi:operator",
 }
+
+# Everything //k8s:push pushes (and the image tests check): ours and Strimzi's.
+PUSHED_IMAGES = IMAGES | STRIMZI_IMAGES
