@@ -14,27 +14,14 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // The settings' precedence and the tags, against go-containerregistry's in-process registry
 // (k8s/images/imagetest pushes the real images to a real registry).
 func TestPushPrecedenceAndTags(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-
-	dir := t.TempDir()
-	img, done, err := buildImage(imageSpec{Layers: []string{testLayer(t, dir, "app", "app")}, OS: "linux", Architecture: "amd64"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	layoutDir := filepath.Join(dir, "layout")
-	digest, err := writeLayout(layoutDir, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, _, layoutDir, digest := registryAndImage(t)
 
 	// The environment beats the rule's defaults; a flag beats the environment. --tag replaces
 	// the rule's tags.
@@ -78,20 +65,7 @@ func TestPushPrecedenceAndTags(t *testing.T) {
 // The settings file (what //k8s:push passes) beats the rule's defaults and loses to the
 // environment and the flags.
 func TestPushSettingsFile(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	dir := t.TempDir()
-	img, done, err := buildImage(imageSpec{Layers: []string{testLayer(t, dir, "app", "app")}, OS: "linux", Architecture: "amd64"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	layoutDir := filepath.Join(dir, "layout")
-	digest, err := writeLayout(layoutDir, img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, dir, layoutDir, digest := registryAndImage(t)
 	settings := filepath.Join(dir, "settings.yaml")
 	if err := os.WriteFile(settings, []byte("# a deployment's settings\nregistry: "+host+"\nrepository: contest/tally\ndomain: x.example\nkafka: {brokers: 1}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,4 +111,23 @@ func TestPushRejectsBadArguments(t *testing.T) {
 			t.Errorf("push %q succeeded", args)
 		}
 	}
+}
+
+// registryAndImage starts an in-process registry for the test and writes a one-layer image's
+// layout under a temp dir: the registry's host, the temp dir, the layout and the image's digest.
+func registryAndImage(t *testing.T) (host, dir, layoutDir string, digest v1.Hash) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	dir = t.TempDir()
+	img, done, err := buildImage(imageSpec{Layers: []string{testLayer(t, dir, "app", "app")}, OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	layoutDir = filepath.Join(dir, "layout")
+	if digest, err = writeLayout(layoutDir, img); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(srv.URL, "http://"), dir, layoutDir, digest
 }
