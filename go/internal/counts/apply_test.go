@@ -2,7 +2,6 @@ package counts
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tally-voting/tally/go/test/testenv"
 )
 
 var nextDB atomic.Int32
@@ -18,14 +18,7 @@ var nextDB atomic.Int32
 // the test's own.
 func openRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		t.Fatal("REDIS_URL is not set: run this test through its stack_test target")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
+	opts := testenv.RedisOptions(t)
 	opts.DB = int(nextDB.Add(1)) % 16
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })

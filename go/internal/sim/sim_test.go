@@ -2,31 +2,29 @@ package sim
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/tally-voting/tally/go/test/testenv"
 )
 
 // TestSchedules runs SIM_SCHEDULES schedules (default 2000) from SIM_SEED on (default 1), on
 // as many Redis databases in parallel as there are CPUs, and fails on the first seeds that
 // break an invariant, printing each with the trace of its replay.
 func TestSchedules(t *testing.T) {
-	opts := redisOptions(t)
-	schedules := envInt(t, "SIM_SCHEDULES", 2000)
-	first := uint64(envInt(t, "SIM_SEED", 1))
+	opts := testenv.RedisOptions(t)
+	schedules := testenv.Int(t, "SIM_SCHEDULES", 2000)
+	first := uint64(testenv.Int(t, "SIM_SEED", 1))
 	workers := min(runtime.GOMAXPROCS(0), 8)
-	maxFailures := envInt(t, "SIM_MAX_FAILURES", 5)
+	maxFailures := testenv.Int(t, "SIM_MAX_FAILURES", 5)
 	// Each worker has a Redis database of its own: 1, 2... or from SIM_DB on (for runs that
 	// share a Redis).
-	db := envInt(t, "SIM_DB", 1)
+	db := testenv.Int(t, "SIM_DB", 1)
 	var (
 		next   atomic.Uint64
 		mu     sync.Mutex
@@ -86,7 +84,7 @@ func TestSchedules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tail := res.Trace[max(0, len(res.Trace)-envInt(t, "SIM_TRACE_LINES", 300)):]
+		tail := res.Trace[max(0, len(res.Trace)-testenv.Int(t, "SIM_TRACE_LINES", 300)):]
 		t.Logf("replay of seed %d (%d violations, last %d of %d trace lines):\n%s", res.Seed, len(res.Violations),
 			len(tail), len(res.Trace), strings.Join(tail, "\n"))
 	}
@@ -94,9 +92,9 @@ func TestSchedules(t *testing.T) {
 
 // A seed is one interleaving: two runs of it take the same steps, with the same outcome.
 func TestReplayIsExact(t *testing.T) {
-	opts := redisOptions(t)
+	opts := testenv.RedisOptions(t)
 	o := *opts
-	o.DB = envInt(t, "SIM_DB", 1)
+	o.DB = testenv.Int(t, "SIM_DB", 1)
 	cfg := DefaultConfig()
 	cfg.Trace = true
 	for _, seed := range []uint64{3, 64} {
@@ -130,30 +128,4 @@ func (s *Stats) add(o Stats) {
 	s.Repairs += o.Repairs
 	s.MongoFaults += o.MongoFaults
 	s.LostNamed += o.LostNamed
-}
-
-func redisOptions(t *testing.T) *redis.Options {
-	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		t.Fatal("REDIS_URL is not set: run this test through its stack_test target")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
-	return opts
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		t.Fatalf("%s=%q: want a number", name, v)
-	}
-	return n
 }

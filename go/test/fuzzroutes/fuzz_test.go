@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tally-voting/tally/go/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -46,8 +47,8 @@ func (o Outcome) String() string {
 // with the ballot): status and error field must be the same for each.
 func TestRoutesAnswerAlike(t *testing.T) {
 	grpcAddr, wasmAddr := hostOf(t, "GRPC_FRONT_URL"), hostOf(t, "WASM_PRODUCER_URL")
-	seed := uint64(envInt(t, "FUZZ_SEED", defaultSeed))
-	want := envInt(t, "FUZZ_REQUESTS", defaultRequests)
+	seed := uint64(testenv.Int(t, "FUZZ_SEED", defaultSeed))
+	want := testenv.Int(t, "FUZZ_REQUESTS", defaultRequests)
 
 	type disagreement struct {
 		index      int
@@ -210,17 +211,4 @@ func hostOf(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return u.Host
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		t.Fatalf("%s=%q: want a non-negative integer", name, v)
-	}
-	return n
 }
