@@ -18,7 +18,7 @@
 // image. That build supports one Kafka version (KafkaVersion), so the version maps name only it.
 // Without --images, references listed in --pins (k8s/image-pins.txt) get their digests.
 //
-//     strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] [--images REFS] [--pins PINS] --out operator.yaml
+//	strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] [--images REFS] [--pins PINS] --out operator.yaml
 package main
 
 import (

@@ -704,7 +704,7 @@ func TestShutdownFinishesTheBatch(t *testing.T) {
 	r.counter.entered = make(chan struct{}, 1)
 	r.kafka.add(voteMsg(t, 5, 7, "a"), voteMsg(t, 5, 8, "b"))
 	x := run(t, r)
-	<-r.counter.entered // Redis is being written
+	<-r.counter.entered                // Redis is being written
 	if err := x.signal(); err != nil { // SIGTERM arrives meanwhile
 		t.Fatalf("Run = %v", err)
 	}

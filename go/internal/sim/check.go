@@ -124,4 +124,3 @@ func sameInts(a, b map[string]int64) bool {
 	}
 	return true
 }
-

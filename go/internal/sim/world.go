@@ -76,16 +76,16 @@ type world struct {
 	mongo *mongoFake
 	redis *redisWorld
 
-	consumers []*consumer
-	nextID    int
-	group     *coordinator
-	audits    int // audits started
+	consumers  []*consumer
+	nextID     int
+	group      *coordinator
+	audits     int // audits started
 	violations []string
 
 	stats  Stats
 	dead   map[string]bool // records dead-lettered, as "partition:offset"
 	losses []lossRange     // named in the consumers' error log lines
-	epoch  int         // bumped by every event an idle reader should look again after
+	epoch  int             // bumped by every event an idle reader should look again after
 }
 
 func (w *world) tracef(format string, args ...any) {

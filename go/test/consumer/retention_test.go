@@ -171,7 +171,7 @@ func deleteRecords(ctx context.Context, addr, topic string, before map[int]int64
 			}
 		}
 	})
-	uvarint(&body, 2)                   // one topic
+	uvarint(&body, 2)                    // one topic
 	uvarint(&body, uint64(len(topic))+1) // compact string
 	body.WriteString(topic)
 	uvarint(&body, uint64(len(parts))+1)
