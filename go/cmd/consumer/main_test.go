@@ -59,8 +59,9 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	consume.NewMetrics(reg)
 	health := readiness.New("redis")
 	h := handler(health, reg)
-	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || body != "{\"error\":\"not ready\"}\n" {
-		t.Errorf("/readyz before the first check = %d %q, want 503 and a JSON error", code, body)
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable ||
+		body != `{"error":"not ready: redis","checks":["redis"]}`+"\n" {
+		t.Errorf("/readyz before the first check = %d %q, want 503 and a JSON error naming the check", code, body)
 	}
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "{\"status\":\"ok\"}\n" {
 		t.Errorf("/healthz = %d %q, want 200 and JSON", code, body)
@@ -69,9 +70,12 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	if code, body := get(t, h, "/readyz"); code != http.StatusOK || body != "{\"status\":\"ready\"}\n" {
 		t.Errorf("/readyz when healthy = %d %q", code, body)
 	}
-	health.Set("redis writes", errors.New("connection refused"))
-	if code, _ := get(t, h, "/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz with failing writes = %d, want 503", code)
+	health.Set("redis writes", errors.New("dial tcp 10.0.0.7:6379: connection refused"))
+	health.Set("votes partition 3", errors.New("topic votes is not the one Redis's counts were made from"))
+	// The checks' names, not their reasons (hosts, drivers' messages: those are in the logs).
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable ||
+		body != `{"error":"not ready: redis writes, votes partition 3","checks":["redis writes","votes partition 3"]}`+"\n" {
+		t.Errorf("/readyz with failing writes = %d %q, want 503 naming both checks", code, body)
 	}
 	_, body := get(t, h, "/metrics")
 	for _, name := range []string{

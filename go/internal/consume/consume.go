@@ -180,6 +180,9 @@ type Loop struct {
 
 	lagMu sync.Mutex
 	lag   map[int]*partitionLag
+
+	failMu   sync.Mutex
+	failures map[string]int // per write target, the retries failing now (failing)
 }
 
 type partitionLag struct{ end, next int64 }
@@ -189,7 +192,7 @@ func New(cfg Config, d Deps) *Loop {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Loop{cfg: cfg.withDefaults(), Deps: d, lag: map[int]*partitionLag{}}
+	return &Loop{cfg: cfg.withDefaults(), Deps: d, lag: map[int]*partitionLag{}, failures: map[string]int{}}
 }
 
 // Run takes part in the group until ctx is done and returns nil. The partitions' batches in hand

@@ -66,22 +66,40 @@ func (k *fakeKafka) add(msgs ...kafka.Message) {
 	k.grew = make(chan struct{})
 }
 
-// Next hands out one generation, then blocks.
+// Next hands out a generation, then blocks until it ends (rebalance) and its functions have
+// returned, as kafka-go's does, and hands out the next.
 func (k *fakeKafka) Next(ctx context.Context) (Generation, error) {
 	k.mu.Lock()
-	gen := k.gen
-	if gen == nil {
-		k.gen = &fakeGen{k: k, parts: k.parts, done: make(chan struct{})}
-		gen = k.gen
-	} else {
-		gen = nil
-	}
+	prev := k.gen
 	k.mu.Unlock()
-	if gen != nil {
-		return gen, nil
+	if prev != nil {
+		select {
+		case <-prev.done:
+			prev.wg.Wait()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case <-prev.next:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	<-ctx.Done()
-	return nil, ctx.Err()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gen = &fakeGen{k: k, parts: k.parts, done: make(chan struct{}), next: make(chan struct{})}
+	return k.gen, nil
+}
+
+// rebalance ends the current generation (as a broker outage does), waits for its functions, runs
+// between, and lets the next generation start.
+func (k *fakeKafka) rebalance(between func()) {
+	k.mu.Lock()
+	gen := k.gen
+	k.mu.Unlock()
+	gen.leave()
+	between()
+	close(gen.next)
 }
 
 func (k *fakeKafka) Open(p int, offset int64) PartitionReader {
@@ -139,6 +157,7 @@ type fakeGen struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 	done  chan struct{}
+	next  chan struct{} // closed when the next generation may start (rebalance)
 }
 
 func (g *fakeGen) Partitions() []int { return g.parts }
@@ -195,8 +214,10 @@ func (c *fakeCounter) Apply(ctx context.Context, p int, expected, through int64,
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.failApply > 0 || p == c.stuck {
-		c.failApply--
+	if p == c.stuck || c.failApply > 0 {
+		if p != c.stuck {
+			c.failApply--
+		}
 		c.j.add("redis-failed %d", p)
 		return counts.Result{}, errors.New("connection refused")
 	}
@@ -679,6 +700,63 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 		"redis-failed 1", "redis 1:0 through 0", "commit 1:0"}
 	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
+	}
+	x.stop()
+}
+
+// A retry that a generation's end cuts short (a Kafka outage moves the partitions) must not leave
+// its write check failing: the next generation's writes succeed at their first attempt, and
+// nothing would clear it.
+func TestRetryCutShortLeavesNoFailingCheck(t *testing.T) {
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 10 * time.Millisecond,
+		RetryMax: 10 * time.Millisecond, DrainTimeout: 50 * time.Millisecond}, 0)
+	r.counter.mu.Lock()
+	r.counter.failApply = 1 << 30
+	r.counter.mu.Unlock()
+	r.kafka.add(voteMsg(t, 0, 0, "a"))
+	x := run(t, r)
+	r.waitJournal(t, "redis-failed 0")
+	if err := r.health.Err(); err == nil || !strings.Contains(err.Error(), "redis writes") {
+		t.Fatalf("health while Redis fails = %v, want redis writes failing", err)
+	}
+	// The retry ends with its generation, the batch unapplied; Redis is back before the next.
+	r.kafka.rebalance(func() {
+		r.counter.mu.Lock()
+		r.counter.failApply = 0
+		r.counter.mu.Unlock()
+	})
+	r.waitCommit(t, 0, 0)
+	got := r.j.list()
+	if again := got[slices.Index(got[1:], "open 0:0")+1:]; !slices.Equal(again, []string{"open 0:0", "mongo 0:0", "redis 0:0 through 0", "commit 0:0"}) {
+		t.Fatalf("the next generation's writes = %q, want them applied at the first attempt", again)
+	}
+	if err := r.health.Err(); err != nil {
+		t.Fatalf("health after the batch was applied = %v, want ready", err)
+	}
+	if err := x.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// Two partitions failing on one target: the check clears only when neither fails any more, not
+// when one of them gets through.
+func TestCheckFailsWhileAnyRetryFails(t *testing.T) {
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, RetryMin: 200 * time.Millisecond,
+		RetryMax: 200 * time.Millisecond, DrainTimeout: 100 * time.Millisecond}, 3, 4)
+	r.counter.stuck = 3
+	r.kafka.add(voteMsg(t, 3, 0, "a"))
+	x := run(t, r)
+	r.waitJournal(t, "redis-failed 3")
+	// Partition 4 fails once, half a backoff after partition 3, and gets through at its second
+	// attempt, while partition 3 waits for its next.
+	time.Sleep(100 * time.Millisecond)
+	r.counter.mu.Lock()
+	r.counter.failApply = 1
+	r.counter.mu.Unlock()
+	r.kafka.add(voteMsg(t, 4, 0, "b"))
+	r.waitCommit(t, 4, 0)
+	if err := r.health.Err(); err == nil || !strings.Contains(err.Error(), "redis writes") {
+		t.Fatalf("health with partition 3 still failing = %v, want redis writes failing", err)
 	}
 	x.stop()
 }

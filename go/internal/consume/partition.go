@@ -412,9 +412,8 @@ func (l *Loop) commit(ctx context.Context, gen Generation, p int, next int64) {
 }
 
 // retry runs op until it succeeds or ctx ends, backing off between attempts. While it fails, the
-// target's health check fails too.
+// target's health check fails too (failing).
 func (l *Loop) retry(ctx context.Context, target string, op func(context.Context) error) error {
-	check := target + " writes"
 	delay := l.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
@@ -422,23 +421,49 @@ func (l *Loop) retry(ctx context.Context, target string, op func(context.Context
 		cancel()
 		if err == nil {
 			if attempt > 1 {
-				l.Health.Set(check, nil)
+				l.failing(target, -1, nil)
 				l.Log.Info("write succeeded again", "target", target, "attempts", attempt)
 			}
 			return nil
 		}
 		if ctx.Err() != nil {
+			if attempt > 1 {
+				l.failing(target, -1, nil)
+			}
 			return fmt.Errorf("%s: %w (last error: %w)", target, ctx.Err(), err)
 		}
 		l.Metrics.writeErrors.WithLabelValues(target).Inc()
-		l.Health.Set(check, err)
+		joins := 0
+		if attempt == 1 {
+			joins = 1
+		}
+		l.failing(target, joins, err)
 		if attempt == 1 || attempt%10 == 0 {
 			l.Log.Warn("write failed; retrying", "target", target, "attempt", attempt, "err", err, "retry_in", delay)
 		}
 		if !sleep(ctx, delay) {
+			l.failing(target, -1, nil)
 			return fmt.Errorf("%s: %w (last error: %w)", target, ctx.Err(), err)
 		}
 		delay = min(2*delay, l.cfg.RetryMax)
+	}
+}
+
+// failing keeps target's health check ("<target> writes") failing while any retry of it is
+// between a failed attempt and its end: a retry joins (delta 1) with its first failure, reports
+// each later one (delta 0, err), and leaves (delta -1) when it succeeds or its context ends (a
+// generation's end cuts it short; the partition's next reader retries afresh). Partitions share
+// the check, so one getting through does not clear another's failure.
+func (l *Loop) failing(target string, delta int, err error) {
+	l.failMu.Lock()
+	defer l.failMu.Unlock()
+	l.failures[target] += delta
+	switch {
+	case l.failures[target] <= 0:
+		delete(l.failures, target)
+		l.Health.Set(target+" writes", nil)
+	case err != nil:
+		l.Health.Set(target+" writes", err)
 	}
 }
 

@@ -64,7 +64,7 @@ type TopicCheck struct {
 // Guard returns once partition p may be read on from its watermark + 1, checking it again every
 // AnchorEvery while it may not, and returns that watermark (applied, or what an operator reset it
 // to meanwhile); then it keeps the partition's anchor at the watermark until ctx ends. It fails
-// only when ctx ends first.
+// only when ctx ends first, and then leaves the partition's check passing.
 func (c *TopicCheck) Guard(ctx context.Context, p int, applied int64) (int64, error) {
 	check := fmt.Sprintf("votes partition %d", p)
 	for {
@@ -80,6 +80,9 @@ func (c *TopicCheck) Guard(ctx context.Context, p int, applied int64) (int64, er
 			c.Log.Warn("cannot check the partition against Redis's watermark yet; retrying", "partition", p, "err", err)
 		}
 		if !sleep(ctx, AnchorEvery) {
+			// The generation ended: the partition may go to another replica, which reports it if
+			// it refuses it too; this one no longer holds it.
+			c.Health.Set(check, nil)
 			return 0, ctx.Err()
 		}
 		// An operator may have reset the partition's watermark meanwhile.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-voting/tally/go/internal/readiness"
 	"github.com/tally-voting/tally/go/internal/reqlog"
 )
 
@@ -62,6 +64,15 @@ func TestReadyz(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 200 {
 		t.Fatalf("up: %d", rec.Code)
+	}
+	// Readiness checks' names are said; their reasons are not.
+	checks := readiness.New("kafka", "mongo writes")
+	checks.Set("kafka", nil)
+	down = fmt.Errorf("check: %w", checks.Err())
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if want := `{"error":"not ready: mongo writes","checks":["mongo writes"]}` + "\n"; rec.Code != 503 || rec.Body.String() != want {
+		t.Fatalf("a failing check: %d %s, want 503 %s", rec.Code, rec.Body, want)
 	}
 }
 

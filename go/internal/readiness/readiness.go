@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -53,19 +54,34 @@ func (c *Checks) Set(check string, err error) {
 	}
 }
 
-// Err is nil when ready, or says which checks fail and why.
+// Err is nil when ready, or a *NotReady saying which checks fail and why.
 func (c *Checks) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.failing) == 0 {
 		return nil
 	}
-	var lines []string
-	for name, err := range c.failing {
-		lines = append(lines, fmt.Sprintf("%s: %v", name, err))
+	e := &NotReady{Checks: slices.Sorted(maps.Keys(c.failing))}
+	for _, name := range e.Checks {
+		e.reasons = append(e.reasons, c.failing[name])
 	}
-	slices.Sort(lines)
-	return errors.New(strings.Join(lines, "; "))
+	return e
+}
+
+// NotReady is Err's error. Checks may be shown to anyone (/readyz answers them); the reasons,
+// which may name hosts and carry drivers' messages, are only in Error, for logs.
+type NotReady struct {
+	// Checks are the failing checks' names, sorted.
+	Checks  []string
+	reasons []error // of Checks
+}
+
+func (e *NotReady) Error() string {
+	lines := make([]string, len(e.Checks))
+	for i, name := range e.Checks {
+		lines[i] = fmt.Sprintf("%s: %v", name, e.reasons[i])
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Follow calls f with the readiness now, then on every change, in order (under the checks' lock:
