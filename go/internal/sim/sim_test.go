@@ -2,85 +2,40 @@ package sim
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tally-voting/tally/go/test/testenv"
 )
 
-// TestSchedules runs SIM_SCHEDULES schedules (default 2000) from SIM_SEED on (default 1), on
-// as many Redis databases in parallel as there are CPUs, and fails on the first seeds that
-// break an invariant, printing each with the trace of its replay.
+// TestSchedules runs SIM_SCHEDULES schedules (default 4000) from SIM_SEED on (default 1),
+// SIM_WORKERS at a time (default 4) on Redis databases SIM_DB, SIM_DB+1... (default 1), and fails
+// on the first seeds that break an invariant, printing each with the trace of its replay.
+// For long series, go/cmd/simulate prints progress and the rate.
 func TestSchedules(t *testing.T) {
 	opts := testenv.RedisOptions(t)
-	schedules := testenv.Int(t, "SIM_SCHEDULES", 2000)
-	first := uint64(testenv.Int(t, "SIM_SEED", 1))
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	maxFailures := testenv.Int(t, "SIM_MAX_FAILURES", 5)
-	// Each worker has a Redis database of its own: 1, 2... or from SIM_DB on (for runs that
-	// share a Redis).
-	db := testenv.Int(t, "SIM_DB", 1)
-	var (
-		next   atomic.Uint64
-		mu     sync.Mutex
-		failed []Result
-		totals Stats
-		done   int
-		wg     sync.WaitGroup
-	)
-	next.Store(first)
-	started := time.Now()
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := *opts
-			o.DB = db + i
-			for {
-				seed := next.Add(1) - 1
-				if seed >= first+uint64(schedules) {
-					return
-				}
-				mu.Lock()
-				stop := len(failed) >= maxFailures
-				mu.Unlock()
-				if stop {
-					return
-				}
-				res, err := Run(context.Background(), seed, DefaultConfig(), &o)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				totals.add(res.Stats)
-				done++
-				if res.Failed() {
-					failed = append(failed, res)
-				}
-				if done%10000 == 0 {
-					t.Logf("%d schedules in %v, %d failed: %+v", done, time.Since(started).Round(time.Second), len(failed), totals)
-				}
-				mu.Unlock()
-			}
-		}()
+	plan := Plan{
+		First:       uint64(testenv.Int(t, "SIM_SEED", 1)),
+		Count:       testenv.Int(t, "SIM_SCHEDULES", 4000),
+		Workers:     testenv.Int(t, "SIM_WORKERS", 4),
+		FirstDB:     testenv.Int(t, "SIM_DB", 1),
+		MaxFailures: testenv.Int(t, "SIM_MAX_FAILURES", 5),
 	}
-	wg.Wait()
-	t.Logf("%d schedules from seed %d in %v: %+v", done, first, time.Since(started).Round(time.Millisecond), totals)
-	for _, f := range failed {
+	sum, err := RunMany(context.Background(), plan, DefaultConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(sum)
+	for _, f := range sum.Failed {
 		t.Errorf("%s", f)
 	}
-	if len(failed) > 0 {
+	if len(sum.Failed) > 0 {
+		db := NewRedis(opts)
+		defer db.Close()
 		replay := DefaultConfig()
 		replay.Trace = true
-		o := *opts
-		o.DB = db
-		res, err := Run(context.Background(), failed[0].Seed, replay, &o)
+		res, err := Run(context.Background(), sum.Failed[0].Seed, replay, db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +45,8 @@ func TestSchedules(t *testing.T) {
 	}
 }
 
-// A seed is one interleaving: two runs of it take the same steps, with the same outcome.
+// A seed is one interleaving: two runs of it take the same steps, with the same outcome, on new
+// clients or on clients that earlier runs used.
 func TestReplayIsExact(t *testing.T) {
 	opts := testenv.RedisOptions(t)
 	o := *opts
@@ -98,11 +54,20 @@ func TestReplayIsExact(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Trace = true
 	for _, seed := range []uint64{3, 64} {
-		a, err := Run(context.Background(), seed, cfg, &o)
+		fresh := NewRedis(&o)
+		a, err := Run(context.Background(), seed, cfg, fresh)
+		fresh.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := Run(context.Background(), seed, cfg, &o)
+		used := NewRedis(&o)
+		for s := range uint64(20) {
+			if _, err := Run(context.Background(), 1000+s, DefaultConfig(), used); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := Run(context.Background(), seed, cfg, used)
+		used.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,16 +81,4 @@ func TestReplayIsExact(t *testing.T) {
 			}
 		}
 	}
-}
-
-func (s *Stats) add(o Stats) {
-	s.Produced += o.Produced
-	s.Deleted += o.Deleted
-	s.RedisCrashes += o.RedisCrashes
-	s.Rebalances += o.Rebalances
-	s.Kills += o.Kills
-	s.Audits += o.Audits
-	s.Repairs += o.Repairs
-	s.MongoFaults += o.MongoFaults
-	s.LostNamed += o.LostNamed
 }

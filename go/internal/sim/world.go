@@ -24,8 +24,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Config shapes one run.
@@ -191,8 +189,8 @@ func (r Result) String() string {
 	return b.String()
 }
 
-// Run runs one schedule from seed against the Redis database of rdbOpts (flushed first).
-func Run(ctx context.Context, seed uint64, cfg Config, rdbOpts *redis.Options) (Result, error) {
+// Run runs one schedule from seed against db, which it empties first.
+func Run(ctx context.Context, seed uint64, cfg Config, db *Redis) (Result, error) {
 	w := &world{
 		seed: seed, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x7a11)),
 		back:  make(chan *actor),
@@ -202,12 +200,11 @@ func Run(ctx context.Context, seed uint64, cfg Config, rdbOpts *redis.Options) (
 	}
 	w.mongo.w = w
 	w.kafka.w = w
-	r, err := newRedisWorld(ctx, w, rdbOpts)
+	r, err := newRedisWorld(ctx, w, db)
 	if err != nil {
 		return Result{}, err
 	}
 	w.redis = r
-	defer r.close()
 	w.group = &coordinator{w: w}
 	for range cfg.Consumers {
 		w.startConsumer()
