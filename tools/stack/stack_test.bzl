@@ -39,9 +39,10 @@ def stack_args(programs = STACK_PROGRAMS):
     """The flags that tell go/cmd/stack where each server's program is, as runfiles paths."""
     return ["--%s=$(rootpath %s)" % (flag, label) for flag, label in programs.items()]
 
-def _stack_exec_args(program, servers, program_args, stack_env = {}):
+def _stack_exec_args(program, servers, program_args, stack_env = {}, kafka_nodes = 1):
     return ["$(rootpath //go/cmd/stack)"] + stack_args() + [
         "--servers=" + ",".join(servers),
+        "--kafka-nodes=%d" % kafka_nodes,
     ] + [
         # $$ is Bazel's escape for $: stack exec expands ${NAME} itself.
         "--setenv=%s=%s" % (name, value.replace("$", "$$"))
@@ -73,7 +74,7 @@ def stack_test(name, test, servers = ["kafka", "redis", "mongo"], size = "medium
         **kwargs
     )
 
-def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], stack_env = {}, data = [], **kwargs):
+def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [], stack_env = {}, data = [], kafka_nodes = 1, **kwargs):
     """`bazel run`s binary (a benchmark, say) under `stack exec` with the given servers.
 
     Args:
@@ -84,12 +85,13 @@ def stack_binary(name, binary, servers = ["kafka", "redis", "mongo"], args = [],
       stack_env: extra variables for the program, whose values may name the stack's own as
         ${NAME}, as for stack_test.
       data: more files the program reads (named in args with $(rootpath)).
+      kafka_nodes: Kafka's KRaft nodes, 1 or 3 (a cluster like the deployed one).
       **kwargs: passed to sh_binary (env there reaches the servers too: they inherit it).
     """
     sh_binary(
         name = name,
         srcs = ["//tools/stack:stack_exec.sh"],
-        args = _stack_exec_args(binary, servers, args, stack_env),
+        args = _stack_exec_args(binary, servers, args, stack_env, kafka_nodes),
         data = ["//go/cmd/stack", binary] + STACK_PROGRAMS.values() + data,
         **kwargs
     )

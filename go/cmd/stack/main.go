@@ -64,6 +64,7 @@ type programFlags struct {
 	node, api, apiNodeModules                          string
 	web, webDist                                       string
 	ballot                                             string
+	kafkaNodes                                         int
 }
 
 func (p *programFlags) register(fs *flag.FlagSet) {
@@ -82,12 +83,13 @@ func (p *programFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.apiNodeModules, "api-node-modules", "", "the API's node_modules directory (required)")
 	fs.StringVar(&p.web, "web", "", "the webapp's server program (required)")
 	fs.StringVar(&p.webDist, "web-dist", "", "the built webapp, Vite's dist directory (required)")
+	fs.IntVar(&p.kafkaNodes, "kafka-nodes", 1, "Kafka's KRaft nodes: 1, or 3 for a cluster like the deployed one (replication 3, min.insync.replicas 2)")
 	fs.StringVar(&p.ballot, "ballot", "", "the ballot both producers check votes against and the API serves, proto/ballot.json (required)")
 }
 
 // config resolves every program to an absolute path, failing on the first one missing.
 func (p *programFlags) config(dataDir string, ports stack.Ports) (stack.Config, error) {
-	cfg := stack.Config{DataDir: dataDir, Ports: ports}
+	cfg := stack.Config{DataDir: dataDir, Ports: ports, KafkaNodes: p.kafkaNodes}
 	for _, f := range []struct {
 		name string
 		val  string
@@ -154,6 +156,11 @@ func up(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&ports.Web, "web-port", ports.Web, "webapp's HTTP port (the page and its /api proxy)")
 	_ = fs.Parse(args)
 
+	// A cluster's data cannot share a dir with one node's (other cluster id, topics of one
+	// replica): by default it has a dir of its own.
+	if *dataDir == defaultData && programs.kafkaNodes > 1 {
+		*dataDir = fmt.Sprintf("%s-kafka-%d-nodes", defaultData, programs.kafkaNodes)
+	}
 	cfg, err := programs.config(*dataDir, ports)
 	if err != nil {
 		return err

@@ -2,27 +2,21 @@ package stack
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/tally-voting/tally/go/internal/queue"
 )
 
-// Names of the processes, as used by --servers, in logs and by tests.
+// Names of the processes, as used by --servers, in logs and by tests. KafkaName is Kafka's first
+// node, the only one unless Config.KafkaNodes asks for a cluster (KafkaNodeName names the others).
 const (
 	KafkaName = "kafka"
 	RedisName = "redis"
@@ -36,8 +30,10 @@ var ServerNames = []string{KafkaName, RedisName, MongoName}
 type Ports struct {
 	Kafka           int
 	KafkaController int
-	Redis           int
-	Mongo           int
+	// KafkaPeers are the other nodes' ports, used when Config.KafkaNodes is KafkaClusterNodes.
+	KafkaPeers [KafkaClusterNodes - 1]KafkaNodePorts
+	Redis      int
+	Mongo      int
 	// Tally's services.
 	GRPCFront    int // HTTP, the gRPC route's front
 	GRPCProducer int // gRPC
@@ -49,10 +45,17 @@ type Ports struct {
 	GRPCProducerHTTP int // HTTP: the gRPC producer's health and metrics
 }
 
+// KafkaNodePorts are one Kafka node's listeners: clients' and the KRaft controllers'.
+type KafkaNodePorts struct {
+	Broker     int
+	Controller int
+}
+
 // DefaultPorts are the usual ports, used by //:up unless flags say otherwise (docs/local.md).
 var DefaultPorts = Ports{
 	Kafka: 9092, KafkaController: 9093, Redis: 6379, Mongo: 27017,
-	GRPCFront: 8080, GRPCProducer: 50051, GRPCProducerHTTP: 9101, Consumer: 9102, WasmProducer: 8081, API: 3000, Web: 8000,
+	KafkaPeers: [KafkaClusterNodes - 1]KafkaNodePorts{{9192, 9193}, {9292, 9293}},
+	GRPCFront:  8080, GRPCProducer: 50051, GRPCProducerHTTP: 9101, Consumer: 9102, WasmProducer: 8081, API: 3000, Web: 8000,
 }
 
 // named lists the ports with their names, for error messages and FreePorts.
@@ -64,7 +67,10 @@ func (p *Ports) named() []struct {
 		name string
 		port *int
 	}{
-		{"kafka", &p.Kafka}, {"kafka controller", &p.KafkaController}, {"redis", &p.Redis}, {"mongo", &p.Mongo},
+		{"kafka", &p.Kafka}, {"kafka controller", &p.KafkaController},
+		{"kafka-2", &p.KafkaPeers[0].Broker}, {"kafka-2 controller", &p.KafkaPeers[0].Controller},
+		{"kafka-3", &p.KafkaPeers[1].Broker}, {"kafka-3 controller", &p.KafkaPeers[1].Controller},
+		{"redis", &p.Redis}, {"mongo", &p.Mongo},
 		{"grpc-front", &p.GRPCFront}, {"grpc-producer", &p.GRPCProducer},
 		{"grpc-producer http", &p.GRPCProducerHTTP}, {"consumer", &p.Consumer},
 		{"wasm-producer", &p.WasmProducer}, {"api", &p.API}, {"web", &p.Web},
@@ -76,6 +82,10 @@ type Config struct {
 	// DataDir holds one directory per server; removing it wipes every server's state.
 	DataDir string
 	Ports   Ports
+	// KafkaNodes is 1 (the default when 0: one broker, fastest to start) or KafkaClusterNodes,
+	// a cluster like the deployed one: every topic replicated on each node, min.insync.replicas
+	// from queue.MinInsync, so acks=all writes go on while one node is down.
+	KafkaNodes int
 	// Java runs the Kafka broker from the jars in KafkaJars, logging per KafkaLog4j.
 	Java       string
 	KafkaJars  string
@@ -108,7 +118,7 @@ const host = "127.0.0.1"
 // Env is what a client of the servers needs, as environment variables (the services read these).
 func (c Config) Env() []string {
 	return []string{
-		"KAFKA_BROKERS=" + c.KafkaAddr(),
+		"KAFKA_BROKERS=" + c.KafkaBrokers(),
 		"REDIS_URL=redis://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Redis)),
 		"MONGO_URL=mongodb://" + net.JoinHostPort(host, strconv.Itoa(c.Ports.Mongo)) + "/",
 		"GRPC_FRONT_URL=" + c.GRPCFrontURL(),
@@ -117,9 +127,6 @@ func (c Config) Env() []string {
 		"WEB_URL=" + c.WebURL(),
 	}
 }
-
-// KafkaAddr is the broker's bootstrap address.
-func (c Config) KafkaAddr() string { return net.JoinHostPort(host, strconv.Itoa(c.Ports.Kafka)) }
 
 // definition is one process the stack knows how to run.
 type definition struct {
@@ -130,8 +137,11 @@ type definition struct {
 // catalog lists every process the stack knows, in start order. A Tally service adds itself
 // here with its definition in a file of its own (services_<name>.go).
 func (c Config) catalog() []definition {
-	return []definition{
-		{KafkaName, c.kafka},
+	var defs []definition
+	for id := 1; id <= c.kafkaNodes(); id++ {
+		defs = append(defs, definition{KafkaNodeName(id), func() Process { return c.kafka(id) }})
+	}
+	return append(defs, []definition{
 		{RedisName, c.redis},
 		{MongoName, c.mongo},
 		{GRPCProducerName, c.grpcProducer},
@@ -140,7 +150,7 @@ func (c Config) catalog() []definition {
 		{ConsumerName, c.consumer},
 		{APIName, c.api},
 		{WebName, c.web},
-	}
+	}...)
 }
 
 // Names lists every process the stack knows, in start order: what //:up starts.
@@ -155,6 +165,9 @@ func (c Config) Names() []string {
 // Servers returns the definitions of the named processes and of every process they need,
 // in start order (the servers when names is empty).
 func (c Config) Servers(names ...string) ([]Process, error) {
+	if n := c.KafkaNodes; n != 0 && n != 1 && n != KafkaClusterNodes {
+		return nil, fmt.Errorf("%d Kafka nodes: want 1 or %d", n, KafkaClusterNodes)
+	}
 	if len(names) == 0 {
 		names = ServerNames
 	}
@@ -176,6 +189,14 @@ func (c Config) Servers(names ...string) ([]Process, error) {
 			return nil
 		}
 		want[name] = true
+		// Kafka is every node of it: they start together and form one cluster.
+		if name == KafkaName {
+			for id := 2; id <= c.kafkaNodes(); id++ {
+				if err := add(KafkaNodeName(id), name); err != nil {
+					return err
+				}
+			}
+		}
 		for _, need := range p.Needs {
 			if err := add(need, name); err != nil {
 				return err
@@ -195,115 +216,6 @@ func (c Config) Servers(names ...string) ([]Process, error) {
 		}
 	}
 	return procs, nil
-}
-
-func (c Config) kafka() Process {
-	dir := filepath.Join(c.DataDir, KafkaName)
-	props := filepath.Join(dir, "server.properties")
-	classpath := filepath.Join(c.KafkaJars, "*")
-	return Process{
-		Name: KafkaName,
-		Addr: c.KafkaAddr(),
-		Args: []string{
-			c.Java, "-Xms256m", "-Xmx768m",
-			"-Dlog4j2.configurationFile=" + c.KafkaLog4j,
-			"-cp", classpath, "kafka.Kafka", props,
-		},
-		Setup: func(ctx context.Context) error {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			// Written on every start so ports can change; the data under logs/ survives.
-			if err := os.WriteFile(props, []byte(c.kafkaProperties(dir)), 0o644); err != nil {
-				return err
-			}
-			return c.formatKafkaOnce(ctx, dir, props, classpath)
-		},
-		Ready: func(ctx context.Context) error { return EnsureTopics(ctx, c.KafkaAddr()) },
-	}
-}
-
-// kafkaProperties is a single KRaft node acting as broker and controller, on loopback only.
-func (c Config) kafkaProperties(dir string) string {
-	return fmt.Sprintf(`process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@%[1]s:%[3]d
-listeners=PLAINTEXT://%[1]s:%[2]d,CONTROLLER://%[1]s:%[3]d
-advertised.listeners=PLAINTEXT://%[1]s:%[2]d
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=%[4]s
-num.partitions=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-`, host, c.Ports.Kafka, c.Ports.KafkaController, filepath.Join(dir, "logs"))
-}
-
-func (c Config) formatKafkaOnce(ctx context.Context, dir, props, classpath string) error {
-	if _, err := os.Stat(filepath.Join(dir, "logs", "meta.properties")); err == nil {
-		return nil
-	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return err
-	}
-	clusterID := base64.RawURLEncoding.EncodeToString(id)
-	// The "=" form: a random id may start with "-", which the parser would take for an option.
-	cmd := exec.CommandContext(ctx, c.Java, "-Dlog4j2.configurationFile="+c.KafkaLog4j,
-		"-cp", classpath, "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+props)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("format kafka storage: %w\n%s", err, out)
-	}
-	return nil
-}
-
-// EnsureTopics creates Tally's topics if they are missing and returns nil once the broker
-// reports every partition of them with a leader.
-func EnsureTopics(ctx context.Context, addr string) error {
-	conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("dial kafka: %w", err)
-	}
-	defer conn.Close()
-	controller, err := conn.Controller()
-	if err != nil {
-		return fmt.Errorf("find kafka controller: %w", err)
-	}
-	ctrl, err := (&kafka.Dialer{}).DialContext(ctx, "tcp",
-		net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
-	if err != nil {
-		return fmt.Errorf("dial kafka controller: %w", err)
-	}
-	defer ctrl.Close()
-	topics := []kafka.TopicConfig{
-		{Topic: queue.VotesTopic, NumPartitions: queue.VotesPartitions, ReplicationFactor: 1},
-		{Topic: queue.DeadLetterTopic, NumPartitions: queue.DeadLetterPartitions, ReplicationFactor: 1},
-	}
-	if err := ctrl.CreateTopics(topics...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	for _, t := range topics {
-		parts, err := conn.ReadPartitions(t.Topic)
-		if err != nil {
-			return fmt.Errorf("read partitions of %s: %w", t.Topic, err)
-		}
-		if len(parts) != t.NumPartitions {
-			return fmt.Errorf("topic %s has %d partitions, want %d", t.Topic, len(parts), t.NumPartitions)
-		}
-		for _, p := range parts {
-			if p.Leader.Host == "" {
-				return fmt.Errorf("topic %s partition %d has no leader yet", t.Topic, p.ID)
-			}
-		}
-	}
-	return nil
 }
 
 func (c Config) redis() Process {

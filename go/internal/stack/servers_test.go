@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +126,78 @@ func mongoClient(t *testing.T, cfg Config) *mongo.Client {
 	}
 	t.Cleanup(func() { client.Disconnect(context.Background()) })
 	return client
+}
+
+// A cluster stack: three nodes, every partition on each of them and all in sync, and acks=all
+// writes go on once one node has shut down (min.insync.replicas 2) and stop with two down.
+func TestKafkaClusterReplicatesEveryTopic(t *testing.T) {
+	cfg := realConfig(t)
+	cfg.KafkaNodes = KafkaClusterNodes
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	procs, err := cfg.Servers(KafkaName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != KafkaClusterNodes {
+		t.Fatalf("Servers(kafka) = %d processes, want the %d nodes", len(procs), KafkaClusterNodes)
+	}
+	var logs syncBuffer
+	s, err := Start(ctx, &logs, procs)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, logs.String())
+	}
+	defer s.Stop()
+	conn, err := kafka.DialContext(ctx, "tcp", cfg.KafkaAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(queue.VotesTopic, queue.DeadLetterTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if len(p.Replicas) != 3 || len(p.Isr) != 3 {
+			t.Errorf("%s/%d: replicas %v, in sync %v; want all 3 nodes", p.Topic, p.ID, p.Replicas, p.Isr)
+		}
+	}
+	client := &kafka.Client{Addr: kafka.TCP(strings.Split(cfg.KafkaBrokers(), ",")...)}
+	described, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
+		{ResourceType: kafka.ResourceTypeTopic, ResourceName: queue.VotesTopic, ConfigNames: []string{"min.insync.replicas"}},
+	}})
+	if err != nil || len(described.Resources) != 1 || len(described.Resources[0].ConfigEntries) != 1 {
+		t.Fatalf("describe %s: %+v, %v", queue.VotesTopic, described, err)
+	}
+	if got := described.Resources[0].ConfigEntries[0].ConfigValue; got != "2" {
+		t.Errorf("%s min.insync.replicas = %s, want 2", queue.VotesTopic, got)
+	}
+
+	write := func(key string) error {
+		w := &kafka.Writer{
+			Addr: kafka.TCP(strings.Split(cfg.KafkaBrokers(), ",")...), Topic: queue.VotesTopic,
+			RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}, MaxAttempts: 3,
+			WriteTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
+		}
+		defer w.Close()
+		// Every partition, so every leader is asked.
+		var msgs []kafka.Message
+		for i := range 60 {
+			msgs = append(msgs, kafka.Message{Key: []byte(key + strconv.Itoa(i)), Value: []byte("v")})
+		}
+		return w.WriteMessages(ctx, msgs...)
+	}
+	// A controlled shutdown moves its leaders before it exits.
+	if err := s.StopOne(KafkaNodeName(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("one-down-"); err != nil {
+		t.Fatalf("acks=all with one of three nodes down: %v", err)
+	}
+	if err := s.KillOne(KafkaNodeName(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("two-down-"); err == nil {
+		t.Fatal("acks=all with two of three nodes down succeeded; min.insync.replicas 2 should refuse it")
+	}
 }

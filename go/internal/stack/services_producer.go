@@ -38,7 +38,7 @@ func (c Config) grpcProducer() Process {
 		Env: []string{
 			"GRPC_ADDR=" + c.GRPCProducerAddr(),
 			"HTTP_ADDR=" + httpAddr,
-			"KAFKA_BROKERS=" + c.KafkaAddr(),
+			"KAFKA_BROKERS=" + c.KafkaBrokers(),
 			"TALLY_BALLOT=" + c.ballotSetting(),
 		},
 		Needs: []string{KafkaName},

@@ -31,7 +31,7 @@ func (c Config) wasmProducer() Process {
 	args := []string{
 		c.WasmEdge, "--run-mode", "aot",
 		"--env", "LISTEN_ADDR=" + net.JoinHostPort(host, strconv.Itoa(c.Ports.WasmProducer)),
-		"--env", "KAFKA_BROKERS=" + c.KafkaAddr(),
+		"--env", "KAFKA_BROKERS=" + c.KafkaBrokers(),
 	}
 	// WasmEdge gives the module only the variables named here: the client limits pass through
 	// from the supervisor's environment, as the Go front inherits them.
