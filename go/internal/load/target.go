@@ -51,12 +51,18 @@ func NewHTTP(base string, conns int) *HTTP {
 }
 
 // Cast posts v and reads the whole answer, so the connection is reused.
-func (h *HTTP) Cast(ctx context.Context, v *Vote) error {
+func (h *HTTP) Cast(ctx context.Context, v *Vote) error { return h.CastKeyed(ctx, v, "") }
+
+// CastKeyed posts v with an Idempotency-Key (the vote's id; none when key is empty).
+func (h *HTTP) CastKeyed(ctx context.Context, v *Vote, key string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(v.Body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return err

@@ -55,7 +55,12 @@ type env struct {
 // named processes and what they need.
 func start(t *testing.T, names ...string) *env {
 	t.Helper()
-	cfg := stacktest.Config(t)
+	return startConfig(t, stacktest.Config(t), names...)
+}
+
+// startConfig is start with the stack's settings in cfg (a Kafka cluster, say).
+func startConfig(t *testing.T, cfg stack.Config, names ...string) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, cfg: cfg, logs: &stacktest.LogBuffer{}}
@@ -85,9 +90,12 @@ func start(t *testing.T, names ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.mongo.Disconnect(context.Background()) })
-	e.kafka = &kafka.Client{Addr: kafka.TCP(cfg.KafkaAddr()), Timeout: 10 * time.Second}
+	e.kafka = &kafka.Client{Addr: kafka.TCP(e.brokers()...), Timeout: 10 * time.Second}
 	return e
 }
+
+// brokers are the addresses of every Kafka node of the stack.
+func (e *env) brokers() []string { return strings.Split(e.cfg.KafkaBrokers(), ",") }
 
 // consumer is one consumer process, run from its stack definition with our own hands on it so a
 // test can SIGKILL it.
@@ -285,7 +293,7 @@ func (e *env) produce(msgs ...kafka.Message) {
 
 func (e *env) write(msgs ...kafka.Message) error {
 	w := &kafka.Writer{
-		Addr: kafka.TCP(e.cfg.KafkaAddr()), Topic: queue.VotesTopic, Balancer: &kafka.Hash{},
+		Addr: kafka.TCP(e.brokers()...), Topic: queue.VotesTopic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000,
 	}
 	defer w.Close()
