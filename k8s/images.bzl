@@ -22,5 +22,17 @@ STRIMZI_IMAGES = {
     "strimzi-operator": "//k8s/images/strimzi:operator",
 }
 
-# Everything //k8s:push pushes (and the image tests check): ours and Strimzi's.
-PUSHED_IMAGES = IMAGES | STRIMZI_IMAGES
+# Servers built here in place of upstream images, run when the settings choose them: Redis from
+# Debian's package (images.redis: ours) and the MongoDB-wire server (mongodb.server: ferretdb,
+# test settings only; docs/kubernetes.md).
+SERVER_IMAGES = {
+    "ferretdb": "//k8s/images:ferretdb",
+    "redis": "//k8s/images/redis:redis",
+}
+
+# The images built here that run only when the settings choose them: in the render's refs (and so
+# pushed by //k8s:apply) exactly then.
+OPTIONAL_IMAGES = STRIMZI_IMAGES | SERVER_IMAGES
+
+# Everything //k8s:push pushes (and the image tests check): ours, Strimzi's and the servers'.
+PUSHED_IMAGES = IMAGES | OPTIONAL_IMAGES

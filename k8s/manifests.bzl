@@ -8,8 +8,10 @@ The images map a bare name (what the manifests say: `image: consumer`) to an oci
 (//tools/oci:defs.bzl); the rule reads each image's `<target>.digest` file, so the manifests
 change exactly when an image does. Outputs: `<name>.yaml` (the stream `kubectl apply` takes) and
 `<name>.refs` (one "name registry/repository/name@sha256:..." line per image, which //k8s:apply
-pushes). strimzi_images are the Strimzi images built here: in the refs only when the settings
-choose them (images.strimzi: ours), for //k8s:apply to push and to install the operator with.
+pushes). optional_images are the images built here that run only when the settings choose them
+(Strimzi's with images.strimzi: ours, Redis with images.redis: ours, the MongoDB-wire server with
+mongodb.server: ferretdb): in the refs exactly then, for //k8s:apply to push (and to install the
+Strimzi operator with). `settings` renders with another settings file than //k8s:settings.
 Third-party images get their digests from k8s/image-pins.txt.
 """
 
@@ -17,7 +19,7 @@ def _k8s_manifests_impl(ctx):
     out = ctx.outputs.yaml
     refs = ctx.outputs.refs
     args = ctx.actions.args()
-    settings = ctx.file._settings
+    settings = ctx.file.settings or ctx.file._settings
     redis_keys = ctx.file._redis_keys
     args.add("--settings", settings)
     args.add("--redis-keys", redis_keys)
@@ -25,12 +27,12 @@ def _k8s_manifests_impl(ctx):
     args.add("--refs", refs)
     args.add("--pins", ctx.file._pins)
     digests = []
-    for target, name in ctx.attr.strimzi_digests.items():
+    for target, name in ctx.attr.optional_digests.items():
         files = target.files.to_list()
         if len(files) != 1:
             fail("k8s_manifests: %s must be one .digest file" % target.label)
         digests.append(files[0])
-        args.add("--strimzi-digest", "%s=%s" % (name, files[0].path))
+        args.add("--optional-digest", "%s=%s" % (name, files[0].path))
     for target, name in ctx.attr.digests.items():
         files = target.files.to_list()
         if len(files) != 1:
@@ -60,7 +62,8 @@ _k8s_manifests = rule(
         "configmaps": attr.label_keyed_string_dict(allow_files = True, doc = "files -> namespace/name of the ConfigMap holding them."),
         "digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare image name."),
         "srcs": attr.label_list(allow_files = [".yaml"], mandatory = True),
-        "strimzi_digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare name, of the Strimzi images built here."),
+        "optional_digests": attr.label_keyed_string_dict(allow_files = [".digest"], doc = "<image>.digest -> bare name, of the images built here that run when the settings choose them."),
+        "settings": attr.label(allow_single_file = True, doc = "A settings file in place of //k8s:settings."),
         "_pins": attr.label(default = "//k8s:image-pins.txt", allow_single_file = True),
         "_redis_keys": attr.label(default = "//proto:redis_keys", allow_single_file = True),
         "_render": attr.label(default = "//k8s/render", executable = True, cfg = "exec"),
@@ -68,19 +71,19 @@ _k8s_manifests = rule(
     },
 )
 
-def k8s_manifests(name, images, strimzi_images = {}, **kwargs):
+def k8s_manifests(name, images, optional_images = {}, **kwargs):
     """Renders manifests; images maps a bare image name to its oci_image label.
 
     Args:
       name: the target; outputs <name>.yaml and <name>.refs.
       images: {"consumer": "//k8s/images:consumer", ...}.
-      strimzi_images: {"strimzi-operator": "//k8s/images/strimzi:operator", ...}.
-      **kwargs: srcs, configmaps, visibility. The registry and repository prefix come from
-        the flags --//k8s:registry and --//k8s:repository.
+      optional_images: {"strimzi-operator": "//k8s/images/strimzi:operator", ...}.
+      **kwargs: srcs, configmaps, settings, visibility. The registry and repository prefix come
+        from the settings.
     """
     _k8s_manifests(
         name = name,
         digests = {label + ".digest": image for image, label in images.items()},
-        strimzi_digests = {label + ".digest": image for image, label in strimzi_images.items()},
+        optional_digests = {label + ".digest": image for image, label in optional_images.items()},
         **kwargs
     )

@@ -69,7 +69,14 @@ func find(t *testing.T, objs []obj, kind, name string) obj {
 // settings changed by edit, every image of ours at a fixed digest.
 func render(t *testing.T, env string, edit func(*Settings)) []obj {
 	t.Helper()
-	settings, err := LoadSettings(runfile.Path(t, "SETTINGS"))
+	return renderWith(t, env, "SETTINGS", edit)
+}
+
+// renderWith renders as render does, from the settings file of $settingsEnv; the images built
+// here that run only when chosen (OPTIONAL_IMAGE_<NAME>) are at the same fixed digest.
+func renderWith(t *testing.T, env, settingsEnv string, edit func(*Settings)) []obj {
+	t.Helper()
+	settings, err := LoadSettings(runfile.Path(t, settingsEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +86,7 @@ func render(t *testing.T, env string, edit func(*Settings)) []obj {
 			t.Fatal(err)
 		}
 	}
-	cfg := Config{Digests: map[string]string{}}
+	cfg := Config{Digests: map[string]string{}, Optional: map[string]string{}}
 	cfg.Values.Settings = settings
 	if cfg.Values.Redis.Users, err = RedisUsers(runfile.Path(t, "REDIS_KEYS")); err != nil {
 		t.Fatal(err)
@@ -87,6 +94,8 @@ func render(t *testing.T, env string, edit func(*Settings)) []obj {
 	for _, kv := range os.Environ() {
 		if key, value, _ := strings.Cut(kv, "="); strings.HasPrefix(key, "IMAGE_") {
 			cfg.Digests[strings.Fields(value)[0]] = digest
+		} else if strings.HasPrefix(key, "OPTIONAL_IMAGE_") {
+			cfg.Optional[strings.Fields(value)[0]] = digest
 		}
 	}
 	var files []string

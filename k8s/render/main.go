@@ -11,12 +11,12 @@ import (
 
 // Usage: render --settings settings.yaml --redis-keys redis_keys.json --digest name=file.digest...
 //
-//	[--strimzi-digest name=file.digest...] [--pins image-pins.txt]
+//	[--optional-digest name=file.digest...] [--pins image-pins.txt]
 //	--configmap ns/name=file... --out rendered.yaml --refs images.txt manifest.yaml...
 //
 // images.txt gets one "name ref" line per image of ours, for //k8s:apply to push exactly those;
-// with the settings' images.strimzi: ours, the Strimzi images too (apply then installs the
-// operator with them).
+// and per optional image (--optional-digest: Strimzi's, Redis, the MongoDB-wire server) that the
+// settings run (images.strimzi: ours makes apply install the operator with Strimzi's).
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "render: %v\n", err)
@@ -40,11 +40,11 @@ func (p pairs) Set(v string) error {
 func run(args []string) error {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	cfg := Config{Digests: map[string]string{}, ConfigMaps: map[string][]string{}}
-	digestFiles, strimziFiles := pairs{}, pairs{}
+	digestFiles, optionalFiles := pairs{}, pairs{}
 	settings := fs.String("settings", "", "the deployment's settings (k8s/settings.yaml)")
 	redisKeys := fs.String("redis-keys", "", "the Redis key layout (proto/redis_keys.json)")
 	fs.Var(digestFiles, "digest", "name=file holding sha256:<hex> (repeatable)")
-	fs.Var(strimziFiles, "strimzi-digest", "name=file holding sha256:<hex> of a Strimzi image built here (repeatable)")
+	fs.Var(optionalFiles, "optional-digest", "name=file holding sha256:<hex> of an image built here that runs when the settings choose it (repeatable)")
 	pins := fs.String("pins", "", "third-party images' digests (k8s/image-pins.txt)")
 	fs.Var(pairs(cfg.ConfigMaps), "configmap", "namespace/name=file (repeatable)")
 	out := fs.String("out", "", "where to write the rendered manifests")
@@ -67,11 +67,11 @@ func run(args []string) error {
 			return err
 		}
 	}
-	cfg.Strimzi = map[string]string{}
+	cfg.Optional = map[string]string{}
 	for _, d := range []struct {
 		files pairs
 		into  map[string]string
-	}{{digestFiles, cfg.Digests}, {strimziFiles, cfg.Strimzi}} {
+	}{{digestFiles, cfg.Digests}, {optionalFiles, cfg.Optional}} {
 		for name, files := range d.files {
 			data, err := os.ReadFile(files[0])
 			if err != nil {
@@ -90,8 +90,12 @@ func run(args []string) error {
 	if *refs == "" {
 		return nil
 	}
+	pushed, err := cfg.pushed()
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
-	for _, name := range cfg.pushed() {
+	for _, name := range pushed {
 		ref, err := cfg.Ref(name)
 		if err != nil {
 			return err

@@ -35,10 +35,10 @@ type Config struct {
 	ConfigMaps map[string][]string
 	// Pins maps a third-party image reference (name:tag) to its digest, sha256:<64 hex>.
 	Pins map[string]string
-	// Strimzi maps the bare names of the Strimzi images built here to their digests: they are
-	// in the refs (pushed, and run by the operator //k8s:apply installs) when the settings
-	// choose them.
-	Strimzi map[string]string
+	// Optional maps the bare names of the images built here that run only when the settings
+	// choose them (Strimzi's, Redis, the MongoDB-wire server) to their digests: they are in the
+	// refs (pushed by //k8s:apply) exactly when the settings run them.
+	Optional map[string]string
 }
 
 var (
@@ -51,7 +51,7 @@ var (
 func (c Config) Ref(name string) (string, error) {
 	digest, ok := c.Digests[name]
 	if !ok {
-		digest, ok = c.Strimzi[name]
+		digest, ok = c.Optional[name]
 	}
 	if !ok {
 		return "", fmt.Errorf("no image named %q among ours (%s)", name, strings.Join(c.names(), ", "))
@@ -71,16 +71,20 @@ func (c Config) names() []string {
 	return names
 }
 
-// pushed are the images the refs list: ours, and the Strimzi images when the settings choose them.
-func (c Config) pushed() []string {
+// pushed are the images the refs list: ours, and the optional ones the settings run.
+func (c Config) pushed() ([]string, error) {
 	names := c.names()
-	if c.Values.Images.OurStrimzi() {
-		for n := range c.Strimzi {
+	for n := range c.Optional {
+		runs, err := c.Values.Runs(n)
+		if err != nil {
+			return nil, err
+		}
+		if runs {
 			names = append(names, n)
 		}
-		sort.Strings(names)
 	}
-	return names
+	sort.Strings(names)
+	return names, nil
 }
 
 // Manifest fills in one manifest file's template, then pins its image references; file names
@@ -181,7 +185,11 @@ func (c Config) All(manifests []string) (string, error) {
 			errs = append(errs, err.Error())
 			continue
 		}
-		docs = append(docs, strings.TrimSpace(out))
+		// A file whose workload the settings leave out (Grafana's with images.grafana: none)
+		// renders to nothing.
+		if out = strings.TrimSpace(out); out != "" {
+			docs = append(docs, out)
+		}
 	}
 	if len(errs) > 0 {
 		return "", fmt.Errorf("%s", strings.Join(errs, "\n"))

@@ -132,7 +132,7 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 	} {
 		s := write("settings-"+choice+".yaml", strings.Replace(readFile(t, settings), "strimzi: upstream", "strimzi: "+choice, 1))
 		if err := run([]string{"--settings", s, "--redis-keys", keys, "--digest", "consumer=" + d,
-			"--strimzi-digest", "strimzi-operator=" + sd, "--out", out, "--refs", refs, m}); err != nil {
+			"--optional-digest", "strimzi-operator=" + sd, "--out", out, "--refs", refs, m}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := os.ReadFile(refs); string(got) != want {

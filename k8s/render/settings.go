@@ -32,6 +32,14 @@ type ImageSettings struct {
 	// Strimzi is "upstream" (Strimzi's released images; the default) or "ours" (built from
 	// Strimzi's source by //k8s/images/strimzi, pushed and pinned with Tally's images).
 	Strimzi string `yaml:"strimzi"`
+	// Redis is "upstream" (the Redis project's image; the default) or "ours" (Debian's
+	// redis-server package by Tally's image rules, //k8s/images/redis, pushed and pinned with
+	// Tally's images).
+	Redis string `yaml:"redis"`
+	// Grafana is "upstream" (Grafana's released image; the default) or "none": Grafana's
+	// workload is left out, for test settings on machines where no Grafana image can be had
+	// (its ConfigMaps, NetworkPolicies and Secrets stay; docs/kubernetes.md).
+	Grafana string `yaml:"grafana"`
 	// RequireDigests makes the render refuse a third-party image with no digest in the pins
 	// (k8s/image-pins.txt) instead of naming it by its version tag.
 	RequireDigests bool `yaml:"requireDigests"`
@@ -39,6 +47,27 @@ type ImageSettings struct {
 
 // OurStrimzi says whether the Strimzi operator runs the images built here.
 func (i ImageSettings) OurStrimzi() bool { return i.Strimzi == "ours" }
+
+// OurRedis says whether Redis runs the image built here.
+func (i ImageSettings) OurRedis() bool { return i.Redis == "ours" }
+
+// WithGrafana says whether Grafana's workload is rendered.
+func (i ImageSettings) WithGrafana() bool { return i.Grafana != "none" }
+
+// Runs says whether the settings run an image built here that runs only when chosen (k8s/images.bzl's
+// OPTIONAL_IMAGES); a name the settings know nothing about is an error, so a new optional image
+// cannot be pushed, or left out, by accident.
+func (s Settings) Runs(image string) (bool, error) {
+	switch image {
+	case "strimzi-operator", "strimzi-kafka":
+		return s.Images.OurStrimzi(), nil
+	case "redis":
+		return s.Images.OurRedis(), nil
+	case "ferretdb":
+		return s.MongoDB.FerretDB(), nil
+	}
+	return false, fmt.Errorf("no setting chooses the image %q built here", image)
+}
 
 // CloudRun is where the Cloud Run services' Direct VPC egress comes from.
 type CloudRun struct {
@@ -67,6 +96,10 @@ type MongoDBSettings struct {
 	// Job then only waits for it.
 	Server string `yaml:"server"`
 }
+
+// FerretDB says whether the MongoDB workload runs the MongoDB-wire server built here
+// (//k8s/images:ferretdb) instead of mongod.
+func (m MongoDBSettings) FerretDB() bool { return m.Server == "ferretdb" }
 
 // ReplicaSet is the set's name the setup Job initiates, "" when the server has none.
 func (m MongoDBSettings) ReplicaSet() string {
@@ -151,8 +184,13 @@ func (s Settings) Check() error {
 	default:
 		bad("mongodb.server is %q: want mongod (or ferretdb, in test settings)", s.MongoDB.Server)
 	}
-	if s.Images.Strimzi != "" && s.Images.Strimzi != "upstream" && s.Images.Strimzi != "ours" {
-		bad("images.strimzi is %q: want upstream or ours", s.Images.Strimzi)
+	for name, v := range map[string]string{"images.strimzi": s.Images.Strimzi, "images.redis": s.Images.Redis} {
+		if v != "" && v != "upstream" && v != "ours" {
+			bad("%s is %q: want upstream or ours", name, v)
+		}
+	}
+	if g := s.Images.Grafana; g != "" && g != "upstream" && g != "none" {
+		bad("images.grafana is %q: want upstream (or none, in test settings)", g)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
