@@ -46,6 +46,25 @@ func TestCountsEveryVoteOnce(t *testing.T) {
 	}
 }
 
+// A batch written twice, record for record, as the Wasm producer's Kafka client writes it when a
+// Produce answer is lost after the broker appended the batch (it has no idempotent producer:
+// docs/wasm.md): the second copy of each vote id is a duplicate, so each vote is counted and
+// logged once.
+func TestBatchWrittenTwiceCountsOnce(t *testing.T) {
+	e := start(t)
+	c := e.startConsumer(stack.ConsumerName)
+	v := newVotes(7)
+	batch := v.next(300, 0)
+	e.produce(batch...)
+	e.produce(batch...)
+	v.records += len(batch)
+	e.waitCommitted()
+	e.checkExact(v)
+	if got := c.metric(`tally_consumer_processed_total{outcome="duplicate"}`); got != float64(len(batch)) {
+		t.Errorf("duplicate metric = %v, want %d (the second copy of every record)", got, len(batch))
+	}
+}
+
 // SIGKILL mid-stream, twice, and a restart each time: nothing is lost or counted twice.
 func TestKilledConsumerCountsExactly(t *testing.T) {
 	e := start(t)

@@ -1234,6 +1234,47 @@ mod tests {
         assert_eq!(h.producer.stats().errors.get("connect"), Some(&1));
     }
 
+    /// Without Kafka's idempotent producer (no producer id, no sequence numbers), a batch whose
+    /// answer is lost is sent again whole: the broker may have written it the first time, so
+    /// Kafka can hold the same records twice. Each vote is still answered once; the consumer
+    /// counts a vote id once (docs/wasm.md, "Written twice").
+    #[test]
+    fn a_batch_whose_answer_is_lost_is_sent_again_whole() {
+        let mut h = Harness::new(config());
+        h.start(&[1]);
+        h.send(1, "a");
+        h.send(2, "b");
+        h.now = 5;
+        h.step();
+        let c = h.connect(9001);
+        h.answer_versions();
+        assert_eq!(h.produced.len(), 1);
+        // The broker may have appended the batch; the connection dies before its answer.
+        h.conns.remove(&c);
+        h.requests.retain(|r| r.0 != c);
+        h.producer.closed(c, "connection reset", h.now);
+        h.step();
+        assert!(h.delivered.is_empty(), "requeued, not failed");
+        h.now = 600;
+        h.step();
+        h.connect(9092);
+        h.answer_versions();
+        h.answer_metadata(&[1]);
+        h.step();
+        h.connect(9001);
+        h.answer_versions();
+        assert_eq!(h.produced.len(), 2);
+        assert_eq!(h.produced[0].1, h.produced[1].1, "the same records, in the same partition");
+        h.answer_produce(|_| 0);
+        assert_eq!(
+            h.delivered,
+            vec![
+                (1, Ok(Delivery { partition: 0, offset: 100 })),
+                (2, Ok(Delivery { partition: 0, offset: 101 }))
+            ]
+        );
+    }
+
     #[test]
     fn times_out_votes_that_wait_too_long() {
         let mut h = Harness::new(config());
