@@ -6,9 +6,9 @@
 #   tools/bazel run //k8s:delete [-- --context NAME] [--kubeconfig FILE] [--volumes]
 #   (all three: [--strimzi-install DIR] to take Strimzi's release files from DIR, not GitHub)
 #
-# apply: installs the Strimzi operator (the pinned release, checked against its sha256 sums,
-# watching tally-kafka) and waits for it; pushes every image by digest (//k8s:push) to where the
-# manifests point; creates the Secrets that do not exist yet (random passwords, never stored in
+# apply: pushes every image by digest (//k8s:push) to where the manifests point; installs the
+# Strimzi operator (the pinned release, checked against its sha256 sums, watching tally-kafka)
+# and waits for it; creates the Secrets that do not exist yet (random passwords, never stored in
 # the repository); shows what will change; applies everything with `kubectl apply --server-side`;
 # then waits for Kafka, every Job, Deployment and StatefulSet. diff: only shows what apply would
 # change, the operator included. delete: removes all of it but the volumes (and the Secrets
@@ -174,6 +174,23 @@ if ! k get kafka tally -n tally-kafka >/dev/null 2>&1; then
   fi
 fi
 
+# The images first: the operator's own when the settings choose Strimzi's images built here
+# (images.strimzi: ours), which its rollout below waits for.
+if $skip_push; then
+  log "not pushing (--skip-push)"
+else
+  # Push to exactly where the manifests point: the registry and repository of the refs.
+  read -r _ first_ref <"$refs"
+  registry=${first_ref%%/*}
+  repository=${first_ref#*/}
+  repository=${repository%/*}
+  log "pushing the images to $registry/$repository"
+  pushed=$("$push" --registry "$registry" --repository "$repository")
+  while read -r _ ref; do
+    grep -qxF "$ref" <<<"$pushed" || die "the push did not report $ref (it printed: $pushed)"
+  done <"$refs"
+fi
+
 log "namespaces"
 namespaces | k apply --server-side --field-manager=tally -f - >/dev/null
 
@@ -189,21 +206,6 @@ for attempt in {1..60}; do
   sleep 1
 done
 k rollout status deployment/strimzi-cluster-operator -n strimzi --timeout "$timeout"
-
-if $skip_push; then
-  log "not pushing (--skip-push)"
-else
-  # Push to exactly where the manifests point: the registry and repository of the refs.
-  read -r _ first_ref <"$refs"
-  registry=${first_ref%%/*}
-  repository=${first_ref#*/}
-  repository=${repository%/*}
-  log "pushing the images to $registry/$repository"
-  pushed=$("$push" --registry "$registry" --repository "$repository")
-  while read -r _ ref; do
-    grep -qxF "$ref" <<<"$pushed" || die "the push did not report $ref (it printed: $pushed)"
-  done <"$refs"
-fi
 
 # Secrets: created once with random passwords, then left alone (a rerun keeps them). A value
 # shared by a server and its clients (a Redis user's password, say) is copied into each namespace
