@@ -10,13 +10,17 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tally-voting/tally/go/test/runfile"
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 // The settings that choose where the images that are not Tally's programs come from: Redis,
 // the MongoDB-wire server, Grafana left out, and which optional images the refs list.
 
 func TestRedisRunsTheImageTheSettingsChoose(t *testing.T) {
-	upstream := container(t, find(t, render(t, "MANIFEST_SRCS", nil), "StatefulSet", "redis"), "redis")
+	// The upstream image has no verified digest (k8s/image-pins.txt), so only without
+	// requireDigests does it render.
+	upstream := container(t, find(t, render(t, "MANIFEST_SRCS", func(s *Settings) { s.Images.Redis, s.Images.RequireDigests = "upstream", false }),
+		"StatefulSet", "redis"), "redis")
 	ours := container(t, find(t, render(t, "MANIFEST_SRCS", func(s *Settings) { s.Images.Redis = "ours" }), "StatefulSet", "redis"), "redis")
 	if got := str(upstream, "image"); got != "redis:8.0.6" {
 		t.Errorf("images.redis upstream: image %q, want redis:8.0.6", got)
@@ -29,6 +33,29 @@ func TestRedisRunsTheImageTheSettingsChoose(t *testing.T) {
 		if a, b := yamlText(t, upstream[key]), yamlText(t, ours[key]); a != b {
 			t.Errorf("images.redis ours changes the container's %s:\n%s\nvs\n%s", key, a, b)
 		}
+	}
+}
+
+// With digests required (the committed settings), a third-party image without a pin is refused
+// by name: Redis's upstream image today.
+func TestUnpinnedUpstreamImagesAreRefused(t *testing.T) {
+	s, err := LoadSettings(runfile.Path(t, "SETTINGS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Images.Redis = "upstream"
+	cfg := Config{Values: Values{Settings: s}, Digests: map[string]string{}}
+	if cfg.Pins, err = imagepins.Read(runfile.Path(t, "PINS")); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, p := range strings.Fields(os.Getenv("MANIFEST_SRCS")) {
+		if strings.HasSuffix(p, "/redis.yaml") {
+			text = readFile(t, os.Getenv("TEST_SRCDIR")+"/"+p)
+		}
+	}
+	if _, err := cfg.Manifest("redis.yaml", text); err == nil || !strings.Contains(err.Error(), `"redis:8.0.6" has no digest`) {
+		t.Errorf("images.redis upstream with digests required: %v, want redis:8.0.6 refused", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tally-voting/tally/go/test/runfile"
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -88,6 +89,9 @@ func renderWith(t *testing.T, env, settingsEnv string, edit func(*Settings)) []o
 	}
 	cfg := Config{Digests: map[string]string{}, Optional: map[string]string{}}
 	cfg.Values.Settings = settings
+	if cfg.Pins, err = imagepins.Read(runfile.Path(t, "PINS")); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Values.Redis.Users, err = RedisUsers(runfile.Path(t, "REDIS_KEYS")); err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func TestRunWritesManifestsAndRefs(t *testing.T) {
 		"ours": "consumer r.test/p/consumer@" + digest + "\nstrimzi-operator r.test/p/strimzi-operator@" +
 			strings.Replace(digest, "0", "1", 1) + "\n",
 	} {
-		s := write("settings-"+choice+".yaml", strings.Replace(readFile(t, settings), "strimzi: upstream", "strimzi: "+choice, 1))
+		s := write("settings-"+choice+".yaml", strings.Replace(readFile(t, settings), "strimzi: ours", "strimzi: "+choice, 1))
 		if err := run([]string{"--settings", s, "--redis-keys", keys, "--digest", "consumer=" + d,
 			"--optional-digest", "strimzi-operator=" + sd, "--out", out, "--refs", refs, m}); err != nil {
 			t.Fatal(err)

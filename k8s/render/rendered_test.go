@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tally-voting/tally/go/test/runfile"
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 // layoutDigest reads the digest of the image in an OCI layout (the oci_image output) from its
@@ -67,7 +68,17 @@ var imageValue = regexp.MustCompile(`(?m)^\s*(?:-\s+)?image:\s*(\S+)\s*$`)
 
 func TestRenderedManifestsPinTheBuiltImages(t *testing.T) {
 	built := builtImages(t)
+	// The committed settings run optional images too (Redis's, with images.redis: ours).
+	optional := builtOptionalImages(t)
 	pinned := regexp.MustCompile(`^[a-z0-9.:-]+(?:/[a-z0-9._-]+)*/([a-z0-9-]+)@(sha256:[0-9a-f]{64})$`)
+	pins, err := imagepins.Read(runfile.Path(t, "PINS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := LoadSettings(runfile.Path(t, "SETTINGS"))
+	if err != nil || !settings.Images.RequireDigests {
+		t.Errorf("the committed settings: requireDigests %v (%v), want true", settings.Images.RequireDigests, err)
+	}
 	used := map[string]bool{}
 	for _, env := range []string{"MANIFESTS", "CLOUDRUN"} {
 		path := runfile.Path(t, env)
@@ -85,6 +96,9 @@ func TestRenderedManifestsPinTheBuiltImages(t *testing.T) {
 				name, digest := p[1], p[2]
 				want, ours := built[name]
 				if !ours {
+					want, ours = optional[name]
+				}
+				if !ours {
 					t.Errorf("%s: %s is pinned but is not one of our images %v", env, ref, built)
 					continue
 				}
@@ -94,11 +108,16 @@ func TestRenderedManifestsPinTheBuiltImages(t *testing.T) {
 				used[name] = true
 				continue
 			}
-			// Anything else must be a third-party image pinned to a version.
+			// Anything else must be a third-party image pinned to a version and, with the committed
+			// settings (images.requireDigests: true), to the digest of k8s/image-pins.txt: no
+			// image is named by tag alone.
 			last := ref[strings.LastIndex(ref, "/")+1:]
 			_, tag, ok := strings.Cut(last, ":")
 			if _, ours := built[last]; ours || !ok || tag == "" || tag == "latest" {
 				t.Errorf("%s: image %q is neither ours pinned by digest nor a versioned third-party image", env, ref)
+			}
+			if named, digest, ok := strings.Cut(ref, "@"); !ok || pins[named] != digest {
+				t.Errorf("%s: third-party image %q is not pinned to its digest in k8s/image-pins.txt", env, ref)
 			}
 		}
 	}
