@@ -8,7 +8,7 @@
 // The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
 // but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
 // the whole collection for every such query (seconds at 100k documents); a collection that never
-// holds more than RecentMax documents keeps the query in milliseconds on both. docs/data.md
+// holds only a few hundred documents keeps the query in milliseconds on both. docs/data.md
 // describes the layout; the Node API reads logs_recent the same way.
 package votelog
 
@@ -35,13 +35,17 @@ const (
 )
 
 // RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
-// A Store trims logs_recent back to RecentKeep documents once it holds more than RecentMax, and
-// looks at most once per TrimInterval: reading logs_recent back after every batch cost the
-// MongoDB-wire server a fifth of its time in a backlog's drain (docs/performance.md). Between
-// trims logs_recent grows by at most RecentKeep documents a batch, a few hundred a second.
+// A Store trims logs_recent at most once per TrimInterval, in the background: it deletes what is
+// older than the RecentKeep-th newest log the Store itself put there, which needs no read (every
+// log older than that has RecentKeep newer ones in logs_recent, so it is not among the newest).
+// With several Stores (consumer replicas) each trims below its own bound. Between trims
+// logs_recent grows by what was written meanwhile (at most RecentKeep documents a write).
+//
+// Trimming inside the write, as before, made one write a second per consumer wait for the read
+// and the delete of everything written in that second: on the MongoDB-wire server here that was
+// the accept-to-counted tail under steady load (docs/performance.md).
 const (
 	RecentKeep   = 100
-	RecentMax    = 2 * RecentKeep
 	TrimInterval = time.Second
 )
 
@@ -67,6 +71,11 @@ type Store struct {
 	trimEvery time.Duration
 	trimMu    sync.Mutex
 	lastTrim  time.Time
+	trimming  bool
+	trims     sync.WaitGroup // the trim running in the background, if any
+	// newest are the newest RecentKeep logs this Store put in logs_recent, newest first: the
+	// last of them bounds its trims.
+	newest []head
 
 	// Concurrent Inserts share their writes (see Insert): queue holds the calls waiting for the
 	// next write, writing says a writer goroutine is running.
@@ -221,9 +230,7 @@ func (s *Store) insert(ctx context.Context, logs []Log) (stored []Log, err error
 	if _, err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
 		return nil, fmt.Errorf("insert into %s: %w", RecentCollection, err)
 	}
-	if err := s.trimRecent(ctx); err != nil {
-		return nil, fmt.Errorf("trim %s: %w", RecentCollection, err)
-	}
+	s.wroteRecent(newest[:len(recent)])
 	return stored, nil
 }
 
@@ -282,51 +289,52 @@ func (s *Store) asStored(ctx context.Context, logs []Log, dups []int) ([]Log, er
 
 const duplicateKey = 11000
 
-// trimRecent deletes all but the newest RecentKeep logs once there are more than RecentMax, if
-// this Store has not looked for trimEvery. Concurrent writers may each trim; the result is the
-// same set.
-func (s *Store) trimRecent(ctx context.Context) error {
+// wroteRecent notes logs (newest first) put in logs_recent and starts a trim if one is due: in
+// the background, so no write waits for it. A trim that fails leaves more documents for the next.
+func (s *Store) wroteRecent(logs []Log) {
 	s.trimMu.Lock()
-	due := time.Since(s.lastTrim) >= s.trimEvery
-	if due {
-		s.lastTrim = time.Now()
+	defer s.trimMu.Unlock()
+	heads := make([]head, 0, len(s.newest)+len(logs))
+	heads = append(heads, s.newest...)
+	for _, l := range logs {
+		heads = append(heads, head{VoteID: l.VoteID, AcceptedAt: l.AcceptedAt})
 	}
-	s.trimMu.Unlock()
-	if !due {
-		return nil
+	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	s.newest = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })[:min(RecentKeep, len(heads))]
+	if s.trimming || len(s.newest) < RecentKeep || time.Since(s.lastTrim) < s.trimEvery {
+		return
 	}
-	heads, err := s.recentHeads(ctx)
-	if err != nil || len(heads) <= RecentMax {
-		return err
-	}
-	// Everything older than the RecentKeep-th newest, in newestFirst's order: one comparison or
-	// two a document. (A list of the ids to delete, with $in, cost the MongoDB-wire server a
-	// comparison per id and document: quadratic in the votes of a second.)
-	last := heads[RecentKeep-1]
-	_, err = s.recent.DeleteMany(ctx, bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "accepted_at", Value: bson.D{{Key: "$lt", Value: last.AcceptedAt}}}},
-		bson.D{{Key: "accepted_at", Value: last.AcceptedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: last.VoteID}}}},
+	s.trimming, s.lastTrim = true, time.Now()
+	bound := s.newest[RecentKeep-1]
+	s.trims.Add(1)
+	go func() {
+		defer s.trims.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.trimBelow(ctx, bound)
+		s.trimMu.Lock()
+		s.trimming = false
+		s.trimMu.Unlock()
+	}()
+}
+
+// trimBelow deletes the logs_recent documents older than bound, in newestFirst's order: one or
+// two comparisons a document. (A list of the ids to delete, with $in, cost the MongoDB-wire
+// server a comparison per id and document: quadratic in the votes of a second.)
+func (s *Store) trimBelow(ctx context.Context, bound head) error {
+	_, err := s.recent.DeleteMany(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "accepted_at", Value: bson.D{{Key: "$lt", Value: bound.AcceptedAt}}}},
+		bson.D{{Key: "accepted_at", Value: bound.AcceptedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: bound.VoteID}}}},
 	}}})
-	return err
+	if err != nil {
+		return fmt.Errorf("trim %s: %w", RecentCollection, err)
+	}
+	return nil
 }
 
 type head struct {
-	VoteID     string    `bson:"_id"`
-	AcceptedAt time.Time `bson:"accepted_at"`
-}
-
-// recentHeads returns the ids and times of logs_recent, newest first.
-func (s *Store) recentHeads(ctx context.Context) ([]head, error) {
-	cur, err := s.recent.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "accepted_at", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
-	var heads []head
-	if err := cur.All(ctx, &heads); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
-	return heads, nil
+	VoteID     string
+	AcceptedAt time.Time
 }
 
 // newestFirst orders by accept time, then by vote id (UUIDv7 ids grow with time too).

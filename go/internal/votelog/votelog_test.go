@@ -201,19 +201,20 @@ func TestConcurrentInsertsShareWrites(t *testing.T) {
 func TestNewestAcrossTrims(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
-	store.trimEvery = 0 // look after every insert
+	store.trimEvery = 0 // trim after every insert
 	const total = 1000
 	// Out of order, as partitions interleave: the newest must still come first.
 	for _, from := range []int{500, 0, 750, 250} {
 		if _, err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
+		store.trims.Wait() // the trim runs in the background
 	}
 	if n := count(t, db, LogsCollection); n != total {
 		t.Fatalf("%s holds %d logs, want %d", LogsCollection, n, total)
 	}
-	if n := count(t, db, RecentCollection); n > RecentMax+250 {
-		t.Fatalf("%s holds %d logs, want it trimmed", RecentCollection, n)
+	if n := count(t, db, RecentCollection); n != RecentKeep {
+		t.Fatalf("%s holds %d logs, want it trimmed to %d", RecentCollection, n, RecentKeep)
 	}
 	got, err := store.Newest(ctx, 20)
 	if err != nil {
@@ -232,12 +233,51 @@ func TestNewestAcrossTrims(t *testing.T) {
 	}
 }
 
+// Two consumers' Stores trim the same logs_recent, each below its own RecentKeep-th newest: the
+// newest logs of both stay, whichever wrote them.
+func TestTrimsOfTwoStoresKeepTheNewest(t *testing.T) {
+	a, db := openStore(t)
+	b := New(db)
+	ctx := context.Background()
+	a.trimEvery, b.trimEvery = 0, 0
+	for from := 0; from < 1200; from += 150 {
+		// a writes the odd votes of each run, b the even ones; b's stop at 900, so its own bound
+		// lags behind a's.
+		var odd, even []Log
+		for _, l := range makeLogs(from, 150) {
+			if l.Offset%2 == 1 {
+				odd = append(odd, l)
+			} else if from < 900 {
+				even = append(even, l)
+			}
+		}
+		if _, err := a.Insert(ctx, odd); err != nil {
+			t.Fatal(err)
+		}
+		if len(even) > 0 {
+			if _, err := b.Insert(ctx, even); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.trims.Wait()
+		b.trims.Wait()
+	}
+	got, err := a.Newest(ctx, RecentKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newest 100 written: 1001..1199 odd (a's), then none of b's (all before 900).
+	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != "vote-0001001" {
+		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to vote-0001001", len(got), got[0].VoteID, got[len(got)-1].VoteID)
+	}
+}
+
 // Logs of one accept time (a backlog written at once) are trimmed too, by vote id.
 func TestTrimWithOneAcceptTime(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
 	store.trimEvery = 0
-	for from := 0; from < 750; from += 150 { // the fifth insert trims (the third did too)
+	for from := 0; from < 750; from += 150 {
 		logs := makeLogs(from, 150)
 		for i := range logs {
 			logs[i].AcceptedAt = epoch
@@ -245,6 +285,7 @@ func TestTrimWithOneAcceptTime(t *testing.T) {
 		if _, err := store.Insert(ctx, logs); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
+		store.trims.Wait()
 	}
 	if n := count(t, db, RecentCollection); n != RecentKeep {
 		t.Fatalf("%s holds %d logs after the last trim, want %d", RecentCollection, n, RecentKeep)
