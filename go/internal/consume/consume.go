@@ -9,8 +9,8 @@
 //     vote id stays, and says which record (partition, offset) is the vote's (go/internal/votelog);
 //  3. one Redis script counts the records that are their vote's record and advances the
 //     partition's watermark, skipping records at or below it (go/internal/counts);
-//  4. the batch's next offset is committed to Kafka (for lag and tools; the watermark decides
-//     where reading starts).
+//  4. the next offset is committed to Kafka, at most once per CommitEvery and when the partition
+//     idles or stops (for lag and tools; the watermark decides where reading starts).
 //
 // A crash or a rebalance between any two steps replays the batch, which changes nothing already
 // done, so every vote is counted exactly once. If Redis loses applied batches (a crash within
@@ -56,6 +56,9 @@ type Config struct {
 	// WatermarkCheck is how often an idle partition compares Redis's watermark with the one it
 	// last wrote, so a Redis that went back in time is noticed without new records.
 	WatermarkCheck time.Duration
+	// CommitEvery is the least time between two commits of a partition's offset; what is applied
+	// meanwhile is committed with the next batch after it, or when the partition idles or stops.
+	CommitEvery time.Duration
 }
 
 // Defaults of Config. DefaultBatchSize is large because every batch costs the MongoDB-wire
@@ -68,6 +71,7 @@ const (
 	DefaultAttemptTimeout = 10 * time.Second
 	DefaultDrainTimeout   = 8 * time.Second
 	DefaultWatermarkCheck = time.Second
+	DefaultCommitEvery    = time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -85,6 +89,7 @@ func (c Config) withDefaults() Config {
 	set(&c.AttemptTimeout, DefaultAttemptTimeout)
 	set(&c.DrainTimeout, DefaultDrainTimeout)
 	set(&c.WatermarkCheck, DefaultWatermarkCheck)
+	set(&c.CommitEvery, DefaultCommitEvery)
 	return c
 }
 

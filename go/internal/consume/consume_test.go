@@ -601,7 +601,7 @@ func TestRedisBehindIsReplayed(t *testing.T) {
 // The same with records arriving: the apply itself finds Redis behind, counts nothing, commits
 // nothing, and the partition is read again.
 func TestApplyFindingRedisBehindReplays(t *testing.T) {
-	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: time.Hour}, 4)
+	r := newRig(Config{BatchSize: 2, BatchWait: time.Millisecond, WatermarkCheck: time.Hour, CommitEvery: time.Nanosecond}, 4)
 	r.kafka.add(voteMsg(t, 4, 0, "a"), voteMsg(t, 4, 1, "b"))
 	x := run(t, r)
 	r.waitCommit(t, 4, 1)
@@ -701,6 +701,31 @@ func TestFailingWritesAreRetriedAndBlockTheCommit(t *testing.T) {
 	if got := r.writes(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
+	x.stop()
+}
+
+// Commits are paced: batches applied within CommitEvery of the last commit are committed together,
+// with the first batch after it, when the partition idles, or when it stops.
+func TestCommitsArePaced(t *testing.T) {
+	r := newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, CommitEvery: time.Hour, WatermarkCheck: time.Hour}, 2)
+	r.kafka.add(voteMsg(t, 2, 0, "a"), voteMsg(t, 2, 1, "b"), voteMsg(t, 2, 2, "c"))
+	x := run(t, r)
+	r.waitCommit(t, 2, 0) // the first batch: no commit for an hour before it
+	r.waitJournal(t, "redis 2:2 through 2")
+	if err := x.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	want := []string{"mongo 2:0", "redis 2:0 through 0", "commit 2:0", "mongo 2:1", "redis 2:1 through 1",
+		"mongo 2:2", "redis 2:2 through 2", "commit 2:2"}
+	if got := r.writes(); !slices.Equal(got, want) {
+		t.Fatalf("writes = %q, want %q", got, want)
+	}
+
+	r = newRig(Config{BatchSize: 1, BatchWait: time.Millisecond, CommitEvery: time.Hour, WatermarkCheck: 20 * time.Millisecond}, 2)
+	r.kafka.add(voteMsg(t, 2, 0, "a"), voteMsg(t, 2, 1, "b"))
+	x = run(t, r)
+	r.waitCommit(t, 2, 0)
+	r.waitCommit(t, 2, 1) // when the partition idles
 	x.stop()
 }
 

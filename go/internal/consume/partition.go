@@ -159,6 +159,8 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 	defer reader.Close()
 
 	expected := applied // the watermark this reader last saw or wrote
+	commits := &pacedCommits{l: l, gen: gen, p: p}
+	defer commits.flush(work) // what was applied, before the partition goes
 	for {
 		var batch []Fetched
 		if err := l.retry(stop, targetKafka, func(ctx context.Context) (err error) {
@@ -176,7 +178,8 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 			}
 			// Or has retention deleted records this reader had yet to read? Then no record may
 			// come to show the gap: pass them now.
-			next, rewind, err := l.passDeleted(work, gen, p, expected)
+			commits.flush(work)
+			next, rewind, err := l.passDeleted(work, commits, p, expected)
 			if err != nil {
 				return 0, false
 			}
@@ -197,7 +200,7 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 			return 0, false
 		}
 		l.lost(p, gone)
-		res, err := l.process(work, gen, p, batch, expected)
+		res, err := l.process(work, p, batch, expected)
 		if err != nil {
 			l.Log.Warn("batch left unapplied and uncommitted; it will be replayed", "partition", p,
 				"from_offset", batch[0].Offset, "to_offset", batch[len(batch)-1].Offset, "err", err)
@@ -208,13 +211,45 @@ func (l *Loop) read(stop, work context.Context, gen Generation, p int, from, app
 			return res.Applied + 1, true
 		}
 		expected = max(expected, res.Applied)
+		commits.applied(work, batch[len(batch)-1].Offset+1)
 	}
+}
+
+// pacedCommits commits a partition's applied offsets at most once per CommitEvery, and what is
+// left when the partition idles or its reader ends. A commit only reports progress (reading
+// starts from Redis's watermark), and one per batch cost Kafka a request and a write for every
+// batch of every partition, in each batch's path.
+type pacedCommits struct {
+	l    *Loop
+	gen  Generation
+	p    int
+	next int64 // the next offset to commit; 0 when nothing is pending (a commit is past a record)
+	last time.Time
+}
+
+// applied notes that the records before next are applied, and commits if one is due.
+func (c *pacedCommits) applied(ctx context.Context, next int64) {
+	c.next = next
+	if time.Since(c.last) >= c.l.cfg.CommitEvery {
+		c.flush(ctx)
+	}
+}
+
+// flush commits what is pending now.
+func (c *pacedCommits) flush(ctx context.Context) {
+	if c.next == 0 {
+		return
+	}
+	began := time.Now()
+	c.l.commit(ctx, c.gen, c.p, c.next)
+	c.l.Metrics.stageSeconds.WithLabelValues(StageCommit).Observe(time.Since(began).Seconds())
+	c.next, c.last = 0, began
 }
 
 // passDeleted moves partition p's watermark past the records retention deleted after expected,
 // and names them lost. It returns the next offset to apply, or rewind true and the offset to read
 // again from if Redis is behind expected.
-func (l *Loop) passDeleted(ctx context.Context, gen Generation, p int, expected int64) (next int64, rewind bool, err error) {
+func (l *Loop) passDeleted(ctx context.Context, commits *pacedCommits, p int, expected int64) (next int64, rewind bool, err error) {
 	earliest, err := l.earliest(ctx, p)
 	if err != nil || earliest <= expected+1 {
 		return expected + 1, false, err
@@ -231,7 +266,8 @@ func (l *Loop) passDeleted(ctx context.Context, gen Generation, p int, expected 
 		l.behind(p, expected, res.Applied)
 		return res.Applied + 1, true, nil
 	}
-	l.commit(ctx, gen, p, earliest)
+	commits.applied(ctx, earliest)
+	commits.flush(ctx)
 	return res.Applied + 1, false, nil
 }
 
@@ -242,10 +278,10 @@ func (l *Loop) behind(p int, expected, applied int64) {
 		"partition", p, "watermark_written", expected, "watermark_found", applied, "records_to_replay", expected-applied)
 }
 
-// process applies one batch of partition p's records, in offset order, and commits it, unless
-// Redis's watermark is below expected (Result.Behind): then nothing is counted or committed. It
-// fails only when ctx ends first, leaving the batch uncommitted.
-func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetched, expected int64) (counts.Result, error) {
+// process applies one batch of partition p's records, in offset order, unless Redis's watermark
+// is below expected (Result.Behind): then nothing is counted. It fails only when ctx ends first,
+// leaving the batch unapplied. The caller commits what it applied (pacedCommits).
+func (l *Loop) process(ctx context.Context, p int, batch []Fetched, expected int64) (counts.Result, error) {
 	start := time.Now()
 	last := batch[len(batch)-1]
 	queued := l.Metrics.stageSeconds.WithLabelValues(StageQueue)
@@ -361,9 +397,6 @@ func (l *Loop) process(ctx context.Context, gen Generation, p int, batch []Fetch
 	l.Log.Debug("batch applied", "partition", p, "from_offset", batch[0].Offset, "to_offset", last.Offset,
 		"counted", res.Counted, "duplicates", duplicates, "replayed", replayed, "dead_lettered", len(dead),
 		"took", time.Since(start))
-	began = time.Now()
-	l.commit(ctx, gen, p, last.Offset+1)
-	l.Metrics.stageSeconds.WithLabelValues(StageCommit).Observe(time.Since(began).Seconds())
 	return res, nil
 }
 
@@ -389,8 +422,8 @@ func (l *Loop) conflict(record, counted votelog.Log) {
 		"counted_name", counted.Name, "counted_album", counted.Album, "counted_year", counted.Year, "counted_rank", counted.Rank)
 }
 
-// commit commits the partition up to next. A failed commit is not retried here: the batch is
-// applied, the next batch's commit covers it, and reading starts from Redis's watermark anyway.
+// commit commits the partition up to next. A failed commit is not retried here: the records are
+// applied, the next commit covers them, and reading starts from Redis's watermark anyway.
 func (l *Loop) commit(ctx context.Context, gen Generation, p int, next int64) {
 	cctx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
 	defer cancel()

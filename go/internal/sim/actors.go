@@ -38,6 +38,9 @@ func (w *world) startConsumer() {
 		// drain never times out by the clock (a killed consumer stops at its next call instead).
 		RetryMin: time.Nanosecond, RetryMax: time.Nanosecond,
 		AttemptTimeout: time.Hour, DrainTimeout: time.Hour, BatchWait: time.Hour, WatermarkCheck: time.Hour,
+		// By the clock, a commit would be due or not at random: the first batch commits, the
+		// rest when a partition stops (every schedule the same).
+		CommitEvery: time.Hour,
 	}, consume.Deps{
 		Group:       membership{c},
 		Partitions:  partitions{w, c},
