@@ -61,18 +61,25 @@ type config struct {
 	pipelineDuration    time.Duration
 	pipelineProfileRate float64
 	pipelinePoll        time.Duration
-	profileSeconds      int
-	baselines           bool
-	quietLimit          float64
-	quietWait           time.Duration
-	only                string
-	out                 string
-	save                bool
-	self                string
-	kafka               []string
-	redisURL            string
-	mongoURL            string
-	notes               []string
+	// The failover part: one Kafka leader lost under steady load on every route.
+	failoverRate   float64
+	failoverWarmup time.Duration
+	failoverSignal string
+	failoverNodes  int
+	failoverWait   time.Duration
+	failoverAfter  time.Duration
+	profileSeconds int
+	baselines      bool
+	quietLimit     float64
+	quietWait      time.Duration
+	only           string
+	out            string
+	save           bool
+	self           string
+	kafka          []string
+	redisURL       string
+	mongoURL       string
+	notes          []string
 }
 
 type listFlag []string
@@ -111,12 +118,18 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.DurationVar(&cfg.pipelineDuration, "pipeline-duration", 20*time.Second, "pipeline: length of each rate's load")
 	fs.Float64Var(&cfg.pipelineProfileRate, "pipeline-profile-rate", 1000, "pipeline: the rate during which the consumers and the MongoDB-wire server are profiled")
 	fs.DurationVar(&cfg.pipelinePoll, "pipeline-poll", 5*time.Millisecond, "pipeline: how often Redis's applied watermarks are read")
+	fs.Float64Var(&cfg.failoverRate, "failover-rate", 100, "failover: votes/s offered to each route")
+	fs.DurationVar(&cfg.failoverWarmup, "failover-warmup", 15*time.Second, "failover: load before the signal (its last 5 s are the baseline)")
+	fs.StringVar(&cfg.failoverSignal, "failover-signal", "KILL", "failover: how the leader ends, KILL (a crash) or TERM (a controlled shutdown)")
+	fs.IntVar(&cfg.failoverNodes, "failover-nodes", 1, "failover: brokers signalled at once, 1 (the leader of partition 0) or 2 (it and another: min.insync.replicas cannot be met)")
+	fs.DurationVar(&cfg.failoverWait, "failover-wait", time.Minute, "failover: longest wait for every route to accept the lost leader's partitions again")
+	fs.DurationVar(&cfg.failoverAfter, "failover-after", 10*time.Second, "failover: load kept on after every route recovered")
 	fs.Var((*listFlag)(&cfg.consumerEnv), "consumer-env", "NAME=VALUE for the consumer, e.g. BATCH_SIZE=1000 (repeatable)")
 	fs.IntVar(&cfg.profileSeconds, "profile-seconds", 8, "length of each CPU profile; 0 takes none")
 	fs.BoolVar(&cfg.baselines, "baselines", true, "measure the baselines too (the echo server and its front; redis-benchmark, MongoDB inserts)")
 	fs.Float64Var(&cfg.quietLimit, "quiet-below", 0.25, "before each run, wait for a second in which other processes use fewer cores than this")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 90*time.Second, "longest wait for such a second (then run anyway, and say so)")
-	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer", "pipeline" or "wasm-modes"`)
+	fs.StringVar(&cfg.only, "only", "", `run only one part: "producers", "consumer", "pipeline", "wasm-modes" or "failover" (only under //go/bench:failover, never part of a full run)`)
 	fs.StringVar(&cfg.out, "out", "", "directory for the results (default: a new temp dir, printed at the end)")
 	fs.BoolVar(&cfg.save, "save", false, "write the results under $BUILD_WORKSPACE_DIRECTORY/docs/results/<date>-producers-consumer/run-<n> (<date>-wasm-modes with -only wasm-modes)")
 	if err := fs.Parse(args); err != nil {
@@ -151,9 +164,15 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		cfg.conns = append(cfg.conns, v)
 	}
 	switch cfg.only {
-	case "", "producers", "consumer", "pipeline", "wasm-modes":
+	case "", "producers", "consumer", "pipeline", "wasm-modes", "failover":
 	default:
-		return nil, fmt.Errorf(`-only: want "producers", "consumer", "pipeline" or "wasm-modes", not %q`, cfg.only)
+		return nil, fmt.Errorf(`-only: want "producers", "consumer", "pipeline", "wasm-modes" or "failover", not %q`, cfg.only)
+	}
+	if cfg.failoverSignal != "KILL" && cfg.failoverSignal != "TERM" {
+		return nil, fmt.Errorf("-failover-signal: want KILL or TERM, not %q", cfg.failoverSignal)
+	}
+	if cfg.failoverNodes != 1 && cfg.failoverNodes != 2 {
+		return nil, fmt.Errorf("-failover-nodes: want 1 or 2, not %d", cfg.failoverNodes)
 	}
 	for _, b := range strings.Split(getenv("KAFKA_BROKERS"), ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -185,8 +204,11 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	return cfg, nil
 }
 
-// runs says whether the run includes part: every part, unless -only names one.
-func (c *config) runs(part string) bool { return c.only == "" || c.only == part }
+// runs says whether the run includes part: every part, unless -only names one. The failover part
+// runs only when named: it ends a Kafka broker, which the rest of a run needs.
+func (c *config) runs(part string) bool {
+	return c.only == part || (c.only == "" && part != "failover")
+}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "grpc-echo" {
@@ -244,6 +266,11 @@ func run(ctx context.Context, cfg *config) error {
 			return fmt.Errorf("wasm modes: %w", err)
 		}
 	}
+	if cfg.runs("failover") {
+		if rep.Failover, err = runFailover(ctx, cfg, out); err != nil {
+			return fmt.Errorf("failover: %w", err)
+		}
+	}
 	rep.OutsideDuringRuns = outside.mean()
 	for _, p := range stackProcesses(nil) {
 		if m, err := readMemory(p.PID); err == nil {
@@ -289,6 +316,8 @@ func outDir(cfg *config, now time.Time) (string, error) {
 			what = "wasm-modes"
 		case "pipeline":
 			what = "accept-to-counted"
+		case "failover":
+			what = "failover"
 		}
 		base := filepath.Join(ws, "docs", "results", now.Format("2006-01-02")+"-"+what)
 		for n := 1; ; n++ {

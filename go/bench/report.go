@@ -20,6 +20,7 @@ type report struct {
 	Consumer  *consumerReport  `json:"consumer,omitempty"`
 	Pipeline  *pipelineReport  `json:"pipeline,omitempty"`
 	WasmModes *wasmModesReport `json:"wasm_modes,omitempty"`
+	Failover  *failoverReport  `json:"failover,omitempty"`
 	Processes []procMemory     `json:"processes_at_end"`
 	// IdleBefore is the machine's load before the benchmark started anything; OutsideDuringRuns
 	// the mean load of other processes over the measured runs, in cores.
@@ -104,7 +105,7 @@ func markdown(rep *report) string {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	m := rep.Machine
 	p("# Producers and consumer benchmark, %s\n\n", rep.Started)
-	p("Written by `tools/bazel run //go/bench:producers_consumer` (docs/performance.md explains each figure).\n\n")
+	p("Written by `tools/bazel run //go/bench:producers_consumer` (or `//go/bench:failover`; docs/performance.md explains each figure).\n\n")
 	p("- Machine: %s, %d cores, %.0f GiB, %s, kernel %s, %s\n", m.CPU, m.Cores, m.MemGiB, m.OS, m.Kernel, m.Go)
 	p("- Other load: before the run the machine was busy %.2f cores; during the measured runs processes outside this benchmark used %.2f cores on average (each run's own figure is in its row); load average %s at start, %s at end; the run took %.0f s\n",
 		rep.IdleBefore.Machine, rep.OutsideDuringRuns, m.LoadAvgStart, m.LoadAvgEnd, rep.Seconds)
@@ -204,6 +205,9 @@ func markdown(rep *report) string {
 	}
 	if pl := rep.Pipeline; pl != nil {
 		pipelineMarkdown(pl, p)
+	}
+	if f := rep.Failover; f != nil {
+		failoverMarkdown(f, p)
 	}
 	if w := rep.WasmModes; w != nil {
 		p("\n## Wasm producer: AOT, JIT and interpreter\n\n")
@@ -310,6 +314,9 @@ func summaryText(rep *report) string {
 	}
 	if pl := rep.Pipeline; pl != nil {
 		pipelineSummary(pl, &b)
+	}
+	if f := rep.Failover; f != nil {
+		failoverSummary(f, &b)
 	}
 	if w := rep.WasmModes; w != nil {
 		for _, m := range w.Modes {

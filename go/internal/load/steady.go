@@ -99,7 +99,11 @@ func (s *Steady) Answers() []Answer {
 	return append([]Answer(nil), s.answers...)
 }
 
-// Stop sends no more votes, waits for the answers of those sent and returns every answer.
+// StopSending schedules no more votes; those already due are still sent (Stop waits for them).
+// Several runs are ended together by calling it on each before Stop.
+func (s *Steady) StopSending() { s.cancel() }
+
+// Stop sends no more votes, waits for the answers of those due and returns every answer.
 func (s *Steady) Stop() []Answer {
 	s.cancel()
 	<-s.done

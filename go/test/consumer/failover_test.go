@@ -118,6 +118,9 @@ func TestKafkaFailoverUnderLoadLosesAndDoublesNothing(t *testing.T) {
 
 	// The load stops; the client resends what was not acknowledged, with the same key.
 	stopped = true
+	for _, r := range runs {
+		r.StopSending()
+	}
 	votes := map[string]*load.Vote{} // key → vote
 	for name, r := range runs {
 		answers := r.Stop()
