@@ -37,9 +37,11 @@ type Process struct {
 	Ready func(ctx context.Context) error
 }
 
-// Timeouts of the supervisor; a ready check or a stop that takes longer is a failure.
+// Timeouts of the supervisor; a ready check or a stop that takes longer is a failure. The ready
+// timeout bounds a start that hangs, not a slow one: three Kafka JVMs starting together on a
+// loaded 2-core machine (load average 34) took more than 90 s.
 const (
-	ReadyTimeout = 90 * time.Second
+	ReadyTimeout = 180 * time.Second
 	StopTimeout  = 10 * time.Second
 	readyPoll    = 100 * time.Millisecond
 )
