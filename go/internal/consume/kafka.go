@@ -3,6 +3,7 @@ package consume
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,10 +22,11 @@ type KafkaConfig struct {
 	ErrorLogger   kafka.Logger
 }
 
-// NewKafka joins the consumer group on topic votes and returns the membership, the readers of
+// NewKafka returns the membership of the consumer group on topic votes, the readers of
 // partitions, and a close func that leaves the group once every partition's batches are done.
+// The group is joined at the first Next, once topic votes exists (see kafkaGroup.join).
 func NewKafka(cfg KafkaConfig) (Membership, Partitions, func() error, error) {
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+	groupCfg := kafka.ConsumerGroupConfig{
 		ID:                Group,
 		Brokers:           cfg.Brokers,
 		Topics:            []string{queue.VotesTopic},
@@ -34,22 +36,81 @@ func NewKafka(cfg KafkaConfig) (Membership, Partitions, func() error, error) {
 		StartOffset:       kafka.FirstOffset,
 		Logger:            cfg.Logger,
 		ErrorLogger:       cfg.ErrorLogger,
-	})
-	if err != nil {
+	}
+	if err := groupCfg.Validate(); err != nil {
 		return nil, nil, nil, fmt.Errorf("consumer group: %w", err)
 	}
-	parts := &kafkaPartitions{cfg: cfg, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}}
-	return kafkaGroup{cg}, parts, cg.Close, nil
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	g := &kafkaGroup{cfg: groupCfg, client: client}
+	return g, &kafkaPartitions{cfg: cfg, client: client}, g.leave, nil
 }
 
-type kafkaGroup struct{ cg *kafka.ConsumerGroup }
+// kafkaGroup joins the group lazily: a member that joins before topic votes exists (a first
+// deploy, where the consumers start while the topic operator has not made it yet) is assigned
+// no partition, and the group stays so until a member joins or leaves, consuming nothing while
+// every replica is Ready (the real-node test, go/test/realnode, saw both replicas idle with
+// votes waiting). So the first Next waits until the topic has its partitions, then joins.
+type kafkaGroup struct {
+	cfg    kafka.ConsumerGroupConfig
+	client *kafka.Client
+	mu     sync.Mutex
+	cg     *kafka.ConsumerGroup
+}
 
-func (g kafkaGroup) Next(ctx context.Context) (Generation, error) {
-	gen, err := g.cg.Next(ctx)
+func (g *kafkaGroup) Next(ctx context.Context) (Generation, error) {
+	cg, err := g.join(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := cg.Next(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return kafkaGeneration{gen}, nil
+}
+
+func (g *kafkaGroup) join(ctx context.Context) (*kafka.ConsumerGroup, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cg != nil {
+		return g.cg, nil
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		meta, err := g.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{queue.VotesTopic}})
+		if err == nil && (len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) == 0) {
+			err = fmt.Errorf("topic %s has no partitions yet", queue.VotesTopic)
+			if len(meta.Topics) == 1 && meta.Topics[0].Error != nil {
+				err = fmt.Errorf("topic %s: %w", queue.VotesTopic, meta.Topics[0].Error)
+			}
+		}
+		if err == nil {
+			break
+		}
+		if g.cfg.ErrorLogger != nil {
+			g.cfg.ErrorLogger.Printf("not joining the group before topic %s exists: %v; retrying in %v", queue.VotesTopic, err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	cg, err := kafka.NewConsumerGroup(g.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer group: %w", err)
+	}
+	g.cg = cg
+	return cg, nil
+}
+
+// leave leaves the group, if it was joined.
+func (g *kafkaGroup) leave() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cg == nil {
+		return nil
+	}
+	return g.cg.Close()
 }
 
 type kafkaGeneration struct{ *kafka.Generation }
