@@ -343,7 +343,7 @@ func (e *env) topicEnds() map[int]int64 {
 }
 
 // kubectlGet writes what `kubectl get` shows of the deployment to the test's outputs
-// (bazel-testlogs/go/test/realnode/realnode_test/test.outputs/) and logs it.
+// (bazel-testlogs/go/test/realnode/deployment_test/test.outputs/) and logs it.
 func (e *env) kubectlGet(name string) {
 	e.t.Helper()
 	var b strings.Builder

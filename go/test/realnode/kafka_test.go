@@ -1,6 +1,7 @@
 package realnode_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,29 @@ import (
 
 // bootstrap is the Kafka cluster's bootstrap Service, as the producers and the consumer reach it.
 const bootstrap = "tally-kafka-bootstrap.tally-kafka.svc:9092"
+
+// TestStrimziReconcilesKafka: //k8s:apply (k8s/apply.sh) on an empty cluster with a real node
+// installs Strimzi's operator from the images built here and applies Tally's namespaces and
+// Kafka resources only (//k8s:realnode_manifests: one KRaft broker); then checkKafka.
+func TestStrimziReconcilesKafka(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	e := start(t, ctx)
+	// The namespaces (apply makes its Secrets in each) and Kafka's resources, nothing else.
+	r := e.only(realnodeRender(t), "Namespace", "Kafka", "KafkaNodePool", "KafkaTopic")
+	refs := readRefs(t, r.refs)
+	if refs["strimzi-operator"] == "" || refs["strimzi-kafka"] == "" {
+		t.Fatalf("the render's refs name no Strimzi image of ours: %v", refs)
+	}
+	out, err := e.apply("apply", r, "--timeout", "8m")
+	e.logf("k8s/apply.sh apply:\n%s", out)
+	if err != nil {
+		e.pods("strimzi", "tally-kafka")
+		t.Fatalf("apply: %v", err)
+	}
+	checkKafka(t, e, refs)
+	e.pods("strimzi", "tally-kafka")
+}
 
 // checkKafka checks what Strimzi's operator, from the image built here, made of Tally's Kafka
 // (k8s/manifests/kafka.yaml, one KRaft broker; refs: the render's, naming the Strimzi images built
