@@ -220,17 +220,7 @@ func runAndProbe(t *testing.T, program string, args []string, addr string, c run
 	// child, the entrypoint.
 	pid := cmd.Process.Pid
 	if filepath.Base(program) == "bwrap" {
-		children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pids := strings.Fields(string(children))
-		if len(pids) != 1 {
-			t.Fatalf("bwrap has children %q, want the entrypoint alone", pids)
-		}
-		if pid, err = strconv.Atoi(pids[0]); err != nil {
-			t.Fatal(err)
-		}
+		pid = bwrapChild(t, pid)
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -243,4 +233,23 @@ func runAndProbe(t *testing.T, program string, args []string, addr string, c run
 	case <-time.After(15 * time.Second):
 		t.Error("still running 15 s after SIGTERM")
 	}
+}
+
+// bwrapChild is the one child of the bwrap process pid: the image's entrypoint, which gets the
+// signals bwrap does not forward.
+func bwrapChild(t *testing.T, pid int) int {
+	t.Helper()
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(children))
+	if len(pids) != 1 {
+		t.Fatalf("bwrap has children %q, want the entrypoint alone", pids)
+	}
+	child, err := strconv.Atoi(pids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return child
 }

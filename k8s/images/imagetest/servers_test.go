@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -247,17 +246,7 @@ func (s *server) waitPort(t *testing.T, addr string) {
 // wants a clean exit.
 func (s *server) stop(t *testing.T) {
 	t.Helper()
-	pid := s.cmd.Process.Pid
-	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids := strings.Fields(string(children))
-	if len(pids) != 1 {
-		t.Fatalf("bwrap has children %q, want the entrypoint alone", pids)
-	}
-	child, _ := strconv.Atoi(pids[0])
-	if err := syscall.Kill(child, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(bwrapChild(t, s.cmd.Process.Pid), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
