@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log"
 	"math"
-	"net"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -449,47 +446,21 @@ func (w *watermarkPoll) stop() map[int][]watermarkSample {
 	return w.samples
 }
 
-// keyedHTTP casts votes like load.HTTP, each with an Idempotency-Key of prefix and a sequence
+// keyedHTTP casts votes with load.HTTP, each with an Idempotency-Key of prefix and a sequence
 // number, which becomes its vote id: the benchmark finds its logs by it.
 type keyedHTTP struct {
-	url    string
+	*load.HTTP
 	prefix string
 	n      atomic.Uint64
-	client *http.Client
 }
 
 func newKeyedHTTP(base string, conns int, prefix string) *keyedHTTP {
-	t := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     2 * time.Minute,
-		DisableCompression:  true,
-	}
-	return &keyedHTTP{url: strings.TrimRight(base, "/") + "/votes", prefix: prefix, client: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	return &keyedHTTP{HTTP: load.NewHTTP(base, conns), prefix: prefix}
 }
 
 func (k *keyedHTTP) Cast(ctx context.Context, v *load.Vote) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.url, bytes.NewReader(v.Body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", fmt.Sprintf("%s%08d", k.prefix, k.n.Add(1)))
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return load.StatusError{Code: resp.StatusCode}
-	}
-	return err
+	return k.CastKeyed(ctx, v, fmt.Sprintf("%s%08d", k.prefix, k.n.Add(1)))
 }
-
-func (k *keyedHTTP) Close() { k.client.CloseIdleConnections() }
 
 // scrapeAll sums the consumers' metrics.
 func scrapeAll(ctx context.Context, bases []string) (map[string]any, error) {
