@@ -95,6 +95,18 @@ func TestMongoKilledCountsExactly(t *testing.T) {
 	t.Logf("%v failed MongoDB writes retried", failed)
 }
 
+// waitBatches waits until the consumer has applied a batch.
+func (c *consumer) waitBatches() {
+	c.e.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for c.metric("tally_consumer_batch_records_count") == 0 {
+		if time.Now().After(deadline) {
+			c.e.t.Fatalf("%s applied no batch in a minute", c.name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // killUnderConsumers SIGKILLs server while two consumers drain a backlog (calling beforeKill
 // just before), starts it again two seconds later, produces more, and checks Redis and MongoDB
 // hold exactly the votes.
@@ -106,6 +118,9 @@ func killUnderConsumers(t *testing.T, server string, seed uint64, beforeKill fun
 	}
 	consumers := []*consumer{e.startConsumer(stack.ConsumerName), e.startConsumer("consumer-2")}
 	e.waitTotal(1500)
+	// The second consumer applies a batch only once the group has settled on a generation with
+	// both members; a kill during the rebalance before that would meet consumers that write nothing.
+	consumers[1].waitBatches()
 	beforeKill(e)
 	if err := e.stack.KillOne(server); err != nil {
 		t.Fatal(err)
