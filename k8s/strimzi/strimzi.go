@@ -15,8 +15,10 @@
 // With --images (the render's refs, when the settings say images.strimzi: ours), the operator
 // runs the Strimzi images built here (//k8s/images/strimzi) instead of the release's: its own
 // container and every image variable of its Deployment that names Strimzi's operator or Kafka
-// image. That build supports one Kafka version (KafkaVersion), so the version maps name only it.
-// Without --images, references listed in --pins (k8s/image-pins.txt) get their digests.
+// image. That build supports one Kafka version (KafkaVersion), so the version maps name only it,
+// and an image of the Deployment left named by tag alone stops the install. Without --images,
+// references listed in --pins (k8s/image-pins.txt) get their digests. Either way the variables
+// for images Tally never runs (unusedImageVars) name no image at all.
 //
 //	strimzi --pin k8s/strimzi-1.2.0.sha256 [--from DIR] [--images REFS] [--pins PINS] --out operator.yaml
 package main
@@ -89,8 +91,7 @@ func ReadImages(refsFile string) (Images, bool, error) {
 }
 
 // imageVars are the operator's image variables that name its own image or its Kafka image; the
-// others (Kafka Bridge, Kaniko, Buildah, the Maven builder) are other projects' images, which
-// Tally does not run.
+// others are unusedImageVars.
 var imageVars = map[string]func(Images) string{
 	"STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE": func(im Images) string { return im.Operator },
 	"STRIMZI_DEFAULT_USER_OPERATOR_IMAGE":  func(im Images) string { return im.Operator },
@@ -102,6 +103,106 @@ var imageVars = map[string]func(Images) string{
 	"STRIMZI_KAFKA_IMAGES":                 func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
 	"STRIMZI_KAFKA_CONNECT_IMAGES":         func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
 	"STRIMZI_KAFKA_MIRROR_MAKER_2_IMAGES":  func(im Images) string { return KafkaVersion + "=" + im.Kafka + "\n" },
+}
+
+// unusedImageVars are the operator's image variables for pods Tally never makes: a KafkaBridge's,
+// and a KafkaConnect build's (Kaniko or Buildah, and the Maven builder its Dockerfile starts
+// FROM). Strimzi 1.2.0 reads each from its environment only when it makes such a pod, uses the
+// value unchecked, and falls back to a ":latest" tag when it is unset (KafkaBridgeCluster.fromCrd,
+// KafkaConnectBuild, KafkaConnectDockerfile), so leaving them out would name a floating tag. No
+// public source gives a digest for the release's tags (k8s/image-pins.txt), and none is built
+// here, so each names NotProvided(variable) instead.
+var unusedImageVars = []string{
+	"STRIMZI_DEFAULT_KAFKA_BRIDGE_IMAGE",
+	"STRIMZI_DEFAULT_KANIKO_EXECUTOR_IMAGE",
+	"STRIMZI_DEFAULT_BUILDAH_IMAGE",
+	"STRIMZI_DEFAULT_MAVEN_BUILDER",
+}
+
+// NotProvided is what an unused image variable names: not an image reference (a repository name
+// must be lower case), so a pod given it fails to start with InvalidImageName and the kubelet's
+// message names the variable; nothing is pulled, from any registry.
+func NotProvided(variable string) string { return "tally-provides-no-image-for/" + variable }
+
+// isImageVar says whether an operator variable names images: one reference, or for the _IMAGES
+// maps "<Kafka version>=<reference>" lines.
+func isImageVar(name string) bool {
+	return strings.HasSuffix(name, "_IMAGE") || strings.HasSuffix(name, "_IMAGES") || name == "STRIMZI_DEFAULT_MAVEN_BUILDER"
+}
+
+// allContainers are the Deployment's containers and init containers.
+func allContainers(deployment *yaml.Node) []*yaml.Node {
+	spec := field(field(field(deployment, "spec"), "template"), "spec")
+	return append(seq(field(spec, "initContainers")), seq(field(spec, "containers"))...)
+}
+
+// eachImage calls f with every image reference of the Deployment, each container's image and
+// each reference of its image variables, and puts what f returns in its place.
+func eachImage(deployment *yaml.Node, f func(ref string) string) {
+	for _, c := range allContainers(deployment) {
+		if image := field(c, "image"); image != nil {
+			image.Value = f(image.Value)
+		}
+		for _, env := range seq(field(c, "env")) {
+			name := scalar(env, "name")
+			v := field(env, "value")
+			if v == nil || !isImageVar(name) {
+				continue
+			}
+			var lines []string
+			for _, line := range strings.Split(strings.TrimRight(v.Value, "\n"), "\n") {
+				if version, ref, ok := strings.Cut(line, "="); ok && strings.HasSuffix(name, "_IMAGES") {
+					lines = append(lines, version+"="+f(strings.TrimSpace(ref)))
+				} else {
+					lines = append(lines, f(strings.TrimSpace(line)))
+				}
+			}
+			v.Value = strings.Join(lines, "\n")
+			if strings.HasSuffix(name, "_IMAGES") {
+				v.Value += "\n"
+			}
+		}
+	}
+}
+
+var digestRef = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+
+// TagOnly lists the Deployment's image references that name no digest, other than NotProvided's.
+func TagOnly(deployment *yaml.Node) []string {
+	var refs []string
+	eachImage(deployment, func(ref string) string {
+		if !digestRef.MatchString(ref) && !strings.HasPrefix(ref, NotProvided("")) {
+			refs = append(refs, ref)
+		}
+		return ref
+	})
+	slices.Sort(refs)
+	return slices.Compact(refs)
+}
+
+// leaveOutUnused points the unused image variables at NotProvided.
+func leaveOutUnused(deployment *yaml.Node) error {
+	seen := map[string]bool{}
+	for _, c := range allContainers(deployment) {
+		for _, env := range seq(field(c, "env")) {
+			name := scalar(env, "name")
+			if !slices.Contains(unusedImageVars, name) {
+				continue
+			}
+			v := field(env, "value")
+			if v == nil {
+				return fmt.Errorf("%s has no value", name)
+			}
+			v.Value, v.Style = NotProvided(name), 0
+			seen[name] = true
+		}
+	}
+	for _, name := range unusedImageVars {
+		if !seen[name] {
+			return fmt.Errorf("the operator's Deployment does not set %s (a new release needs a look)", name)
+		}
+	}
+	return nil
 }
 
 // UseImages points the operator's Deployment at the images built here.
@@ -142,48 +243,14 @@ func UseImages(deployment *yaml.Node, im Images) error {
 	return nil
 }
 
-// PinImages gives every image reference of the operator's Deployment that pins lists its digest,
-// and returns the references it could not pin.
-func PinImages(deployment *yaml.Node, pins map[string]string) []string {
-	var unpinned []string
-	pin := func(ref string) string {
-		ref = strings.TrimSpace(ref)
-		if strings.Contains(ref, "@sha256:") {
-			return ref
-		}
-		if d, ok := pins[ref]; ok {
+// PinImages gives every image reference of the operator's Deployment that pins lists its digest.
+func PinImages(deployment *yaml.Node, pins map[string]string) {
+	eachImage(deployment, func(ref string) string {
+		if d, ok := pins[ref]; ok && !strings.Contains(ref, "@") {
 			return ref + "@" + d
 		}
-		unpinned = append(unpinned, ref)
 		return ref
-	}
-	spec := field(field(field(deployment, "spec"), "template"), "spec")
-	for _, c := range seq(field(spec, "containers")) {
-		if image := field(c, "image"); image != nil {
-			image.Value = pin(image.Value)
-		}
-		for _, env := range seq(field(c, "env")) {
-			name := scalar(env, "name")
-			v := field(env, "value")
-			if v == nil || !(strings.HasSuffix(name, "_IMAGE") || strings.HasSuffix(name, "_IMAGES") || name == "STRIMZI_DEFAULT_MAVEN_BUILDER") {
-				continue
-			}
-			var lines []string
-			for _, line := range strings.Split(strings.TrimRight(v.Value, "\n"), "\n") {
-				if version, ref, ok := strings.Cut(line, "="); ok && strings.HasSuffix(name, "_IMAGES") {
-					lines = append(lines, version+"="+pin(ref))
-				} else {
-					lines = append(lines, pin(line))
-				}
-			}
-			v.Value = strings.Join(lines, "\n")
-			if strings.HasSuffix(name, "_IMAGES") {
-				v.Value += "\n"
-			}
-		}
-	}
-	slices.Sort(unpinned)
-	return slices.Compact(unpinned)
+	})
 }
 
 // watchedRoles are the ClusterRoles the operator needs bound in each namespace it watches.
@@ -299,8 +366,9 @@ func download(ctx context.Context, url string) ([]byte, error) {
 }
 
 // Install rewrites the release's files (in the pin's order) into one stream for the operator's
-// namespace, watching WatchedNamespace, running ours (when given) or the release's images with
-// the digests of pins; unpinned lists the release's image references pins lacks.
+// namespace, watching WatchedNamespace, running ours (when given: every image by digest, or an
+// error) or the release's images with the digests of pins; unpinned lists the release's image
+// references left named by tag alone.
 func Install(p Pin, files map[string][]byte, ours *Images, pins map[string]string) (stream []byte, unpinned []string, err error) {
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
@@ -331,12 +399,19 @@ func Install(p Pin, files map[string][]byte, ours *Images, pins map[string]strin
 			if err := watch(obj, WatchedNamespace); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", name, err)
 			}
+			if err := leaveOutUnused(obj); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
+			}
 			if ours != nil {
 				if err := UseImages(obj, *ours); err != nil {
 					return nil, nil, fmt.Errorf("%s: %w", name, err)
 				}
+				if refs := TagOnly(obj); len(refs) > 0 {
+					return nil, nil, fmt.Errorf("%s: named by tag alone with the images built here (a new image variable needs a look): %s", name, strings.Join(refs, ", "))
+				}
 			} else {
-				unpinned = PinImages(obj, pins)
+				PinImages(obj, pins)
+				unpinned = TagOnly(obj)
 			}
 		}
 		if err := enc.Encode(obj); err != nil {

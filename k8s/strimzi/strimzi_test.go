@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tally-voting/tally/go/test/runfile"
@@ -151,6 +152,17 @@ func TestInstallWatchesTallysKafkaNamespace(t *testing.T) {
 	if slices.Contains(unpinned, "quay.io/strimzi/operator:1.2.0") || !slices.Contains(unpinned, "quay.io/strimzi/kafka:1.2.0-kafka-4.3.1") {
 		t.Errorf("unpinned = %v", unpinned)
 	}
+	// The images Tally never runs are not named at all, with the release's images too.
+	for _, ref := range unpinned {
+		if !strings.HasPrefix(ref, "quay.io/strimzi/operator:") && !strings.HasPrefix(ref, "quay.io/strimzi/kafka:") {
+			t.Errorf("unpinned %s: only the release's operator and Kafka images may be named by tag", ref)
+		}
+	}
+	for _, v := range unusedImageVars {
+		if !bytes.Contains(stream, []byte("value: "+NotProvided(v)+"\n")) {
+			t.Errorf("%s does not name %s", v, NotProvided(v))
+		}
+	}
 	if !bytes.Contains(stream, []byte("image: quay.io/strimzi/operator:1.2.0@"+testDigest)) {
 		t.Error("the pinned operator image has no digest in the install")
 	}
@@ -275,20 +287,93 @@ func TestInstallRunsOurImages(t *testing.T) {
 			"STRIMZI_KAFKA_IMAGES":                 KafkaVersion + "=" + kafka + "\n",
 			"STRIMZI_KAFKA_CONNECT_IMAGES":         KafkaVersion + "=" + kafka + "\n",
 		}
+		for _, v := range unusedImageVars {
+			want[v] = NotProvided(v)
+		}
 		for _, e := range c.Env {
 			if w, ok := want[e.Name]; ok && e.Value != w {
 				t.Errorf("%s = %q, want %q", e.Name, e.Value, w)
 			}
-			if strings.Contains(e.Value, "quay.io/strimzi/operator:") || strings.Contains(e.Value, "quay.io/strimzi/kafka:") {
+			delete(want, e.Name)
+			if strings.Contains(e.Value, "quay.io/") {
 				t.Errorf("%s still names the release's image: %q", e.Name, e.Value)
 			}
 		}
+		if len(want) > 0 {
+			t.Errorf("the Deployment lacks %v", want)
+		}
+		requireDigests(t, c.Image, c.Env)
 	}
 	if err := os.WriteFile(refs, []byte("strimzi-operator "+operator+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := ReadImages(refs); err == nil {
 		t.Error("refs with the operator but no Kafka image accepted")
+	}
+}
+
+// requireDigests fails unless the operator's image and every image its variables name is pinned
+// by digest, or is NotProvided's and no image reference at all, as a registry client parses
+// them: no image is named by tag alone.
+func requireDigests(t *testing.T, image string, env []struct{ Name, Value string }) {
+	t.Helper()
+	refs := []string{image}
+	images := 0
+	for _, e := range env {
+		if !isImageVar(e.Name) {
+			continue
+		}
+		images++
+		for _, line := range strings.Split(strings.TrimSpace(e.Value), "\n") {
+			if _, ref, ok := strings.Cut(line, "="); ok {
+				line = ref
+			}
+			refs = append(refs, line)
+		}
+	}
+	if images < 12 {
+		t.Errorf("%d image variables, want Strimzi 1.2.0's 12", images)
+	}
+	for _, ref := range refs {
+		parsed, err := name.ParseReference(ref, name.StrictValidation)
+		if strings.HasPrefix(ref, NotProvided("")) {
+			if err == nil {
+				t.Errorf("%s is a valid image reference (%v): a pod given it would pull it", ref, parsed)
+			}
+			continue
+		}
+		if _, ok := parsed.(name.Digest); err != nil || !ok {
+			t.Errorf("image %q is not pinned by digest (%v)", ref, err)
+		}
+	}
+}
+
+// A release whose Deployment names a new image by tag cannot be installed with the images built
+// here: the install names the reference instead of leaving it to a pod.
+func TestInstallRefusesAnImageNamedByTag(t *testing.T) {
+	pin, dir := release(t)
+	files, err := pin.Fetch(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := Images{Operator: "r.test/p/strimzi-operator@" + testDigest, Kafka: "r.test/p/strimzi-kafka@" + testDigest}
+	const deployment = "060-Deployment-strimzi-cluster-operator.yaml"
+	const at = "            - name: STRIMZI_OPERATOR_NAMESPACE\n"
+	for _, added := range []string{
+		"            - name: STRIMZI_DEFAULT_NEW_IMAGE\n              value: quay.io/strimzi/new:1.2.0\n",
+		"            - name: STRIMZI_NEW_IMAGES\n              value: |\n                4.3.1=quay.io/strimzi/new:1.2.0\n",
+	} {
+		if !bytes.Contains(files[deployment], []byte(at)) {
+			t.Fatalf("the release's Deployment has no line %q", at)
+		}
+		changed := map[string][]byte{}
+		for k, v := range files {
+			changed[k] = v
+		}
+		changed[deployment] = bytes.Replace(files[deployment], []byte(at), []byte(added+at), 1)
+		if _, _, err := Install(pin, changed, &im, nil); err == nil || !strings.Contains(err.Error(), "quay.io/strimzi/new:1.2.0") {
+			t.Errorf("a variable naming an image by tag: %v, want an error naming it", err)
+		}
 	}
 }
 
