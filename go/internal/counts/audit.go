@@ -68,7 +68,7 @@ var snapshotSource string
 // many partitions topic votes has.
 func (s *Store) Snapshot(ctx context.Context, partitions int) (Snapshot, error) {
 	res, err := redis.NewScript(snapshotSource).Run(ctx, s.rdb, []string{TotalKey, BandKey, AlbumKey},
-		appliedPrefix, bandAlbumsPrefix).Slice()
+		appliedPrefix, bandAlbumsPrefix, partitions).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read the counts: %w", err)
 	}

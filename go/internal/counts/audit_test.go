@@ -3,8 +3,11 @@ package counts
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The snapshot reads the counts with their watermarks; a repair from it rewrites every count
@@ -70,5 +73,35 @@ func TestSnapshotAndReplace(t *testing.T) {
 	}
 	if got := get(t, rdb, TotalKey); got != "7" {
 		t.Fatalf("total = %s after a refused repair, want 7", got)
+	}
+}
+
+// The audit runs as the consumer's Redis user (k8s/manifests/audit.yaml), whose ACL refuses
+// @dangerous commands such as KEYS (its role in k8s/render/settings.go, repeated here): the
+// snapshot must read the counts under those rules. On the real node the audit CronJob failed
+// with "User consumer has no permissions to run the 'keys' command" while the script listed keys.
+func TestSnapshotAsTheConsumersRedisUser(t *testing.T) {
+	rdb := openRedis(t)
+	ctx := context.Background()
+	now := time.Now()
+	apply(t, New(rdb), 1, -1, 1, vote(0, "Alux Nahual", "Leyenda", now), vote(1, "Bohemia Suburbana", "Tierra Santa", now))
+	user := "snapshot-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	// The consumer's commands; SELECT only for the test server's numbered databases.
+	rules := []any{"ACL", "SETUSER", user, "on", ">test-password", "~tally:*",
+		"-@all", "+@connection", "+@read", "+@write", "-@dangerous", "+eval", "+evalsha", "+select"}
+	if err := rdb.Do(ctx, rules...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Do(context.Background(), "ACL", "DELUSER", user) })
+	opts := *rdb.Options()
+	opts.Username, opts.Password = user, "test-password"
+	as := redis.NewClient(&opts)
+	defer as.Close()
+	snap, err := New(as).Snapshot(ctx, 6)
+	if err != nil {
+		t.Fatalf("snapshot as a user with the consumer's ACL: %v", err)
+	}
+	if snap.Total != 2 || snap.Applied[1] != 1 || len(snap.Applied) != 1 || snap.BandAlbums["Bohemia Suburbana"]["Tierra Santa"] != 1 || len(snap.BandAlbums) != 2 {
+		t.Fatalf("snapshot as the consumer's user = %+v", snap)
 	}
 }
