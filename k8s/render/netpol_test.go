@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tally-voting/tally/go/test/runfile"
+	"github.com/tally-voting/tally/k8s/render/connections"
 )
 
 // The test cluster accepts NetworkPolicies but does not enforce them, so this test computes what
@@ -41,8 +42,8 @@ type cluster struct {
 }
 
 // newCluster reads the namespaces, policies and pod templates of the rendered objects and adds
-// the pods Tally's manifests do not make but talks to (kube-dns, Strimzi's, Kafka's).
-func newCluster(t *testing.T, objs []obj) cluster {
+// the pods Tally's manifests do not make but talks to (the table's: kube-dns, Strimzi's, Kafka's).
+func newCluster(t *testing.T, objs []obj, table connections.Table) cluster {
 	t.Helper()
 	c := cluster{namespaces: map[string]map[string]string{}, pods: map[string]endpoint{}}
 	addNS := func(name string, labels map[string]string) {
@@ -64,24 +65,14 @@ func newCluster(t *testing.T, objs []obj) cluster {
 			p.ingress = len(types) == 0 || slices.Contains(types, any("Ingress"))
 			p.egress = slices.Contains(types, any("Egress")) || len(types) == 0 && p.out != nil
 			c.policies = append(c.policies, p)
-		case "Deployment", "StatefulSet", "Job":
-			name := str(o, "metadata", "name")
-			c.pods[name] = endpoint{name: name, ns: ns, labels: stringMap(at(o, "spec", "template", "metadata", "labels"))}
-		case "CronJob":
-			name := str(o, "metadata", "name")
-			c.pods[name] = endpoint{name: name, ns: ns, labels: stringMap(at(o, "spec", "jobTemplate", "spec", "template", "metadata", "labels"))}
+		default:
+			if pod, ok := connections.WorkloadPod(o); ok {
+				c.pods[pod.Name] = endpoint{name: pod.Name, ns: pod.Namespace, labels: pod.Labels}
+			}
 		}
 	}
-	for _, p := range []endpoint{
-		{name: "kube-dns", ns: "kube-system", labels: map[string]string{"k8s-app": "kube-dns"}},
-		// Strimzi's pods, labelled as Strimzi labels them.
-		{name: "kafka-broker", ns: "tally-kafka", labels: map[string]string{"strimzi.io/cluster": "tally", "strimzi.io/kind": "Kafka", "strimzi.io/name": "tally-kafka", "strimzi.io/pool-name": "dual-role"}},
-		{name: "entity-operator", ns: "tally-kafka", labels: map[string]string{"strimzi.io/cluster": "tally", "strimzi.io/kind": "Kafka", "strimzi.io/name": "tally-entity-operator"}},
-		{name: "strimzi-operator", ns: "strimzi", labels: map[string]string{"name": "strimzi-cluster-operator", "strimzi.io/kind": "cluster-operator"}},
-		// A pod Tally does not know, in its own namespace.
-		{name: "stranger", ns: "tally", labels: map[string]string{"app": "stranger"}},
-	} {
-		c.pods[p.name] = p
+	for _, p := range table.Pods {
+		c.pods[p.Name] = endpoint{name: p.Name, ns: p.Namespace, labels: p.Labels}
 	}
 	return c
 }
@@ -202,11 +193,16 @@ func (c cluster) admits(from, to endpoint, proto string, port int) bool {
 
 func TestNetworkPoliciesAdmitWhatTallyNeedsAndNothingElse(t *testing.T) {
 	objs := render(t, "MANIFEST_SRCS", nil)
-	c := newCluster(t, objs)
+	table, err := connections.Load(runfile.Path(t, "CONNECTIONS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, objs, table)
 	settings, err := LoadSettings(runfile.Path(t, "SETTINGS"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The addresses outside the cluster the table names.
 	cloudRun := netip.MustParsePrefix(settings.CloudRun.EgressRange).Addr().Next()
 	outside := func(name, ip string) endpoint { return endpoint{name: name, ip: netip.MustParseAddr(ip)} }
 	ends := map[string]endpoint{
@@ -230,70 +226,14 @@ func TestNetworkPoliciesAdmitWhatTallyNeedsAndNothingElse(t *testing.T) {
 		return e
 	}
 
-	type conn struct {
-		from, to, proto string
-		port            int
-	}
-	need := []conn{
-		{"load-balancer", "grpc-producer", "TCP", 8080},
-		{"load-balancer", "wasm-producer", "TCP", 8081},
-		{"grpc-producer", "kafka-broker", "TCP", 9092},
-		{"wasm-producer", "kafka-broker", "TCP", 9092},
-		{"consumer", "kafka-broker", "TCP", 9092},
-		{"consumer", "redis", "TCP", 6379},
-		{"consumer", "mongodb", "TCP", 27017},
-		{"grafana", "redis", "TCP", 6379},
-		{"grafana", "plugin-catalog", "TCP", 443},
-		{"cloud-run", "redis", "TCP", 6379},
-		{"cloud-run", "mongodb", "TCP", 27017},
-		{"mongodb", "mongodb", "TCP", 27017},
-		{"mongodb-setup", "mongodb", "TCP", 27017},
-		{"audit", "redis", "TCP", 6379},
-		{"audit", "mongodb", "TCP", 27017},
-		{"kafka-broker", "kafka-broker", "TCP", 9091},
-		{"kafka-broker", "kafka-broker", "TCP", 9090},
-		{"strimzi-operator", "kafka-broker", "TCP", 9091},
-		{"entity-operator", "kube-apiserver", "TCP", 443},
-	}
-	// Every pod resolves names through each of GKE's DNS paths, over UDP and TCP.
-	for _, name := range []string{"grpc-producer", "wasm-producer", "consumer", "audit", "redis", "mongodb", "mongodb-setup", "grafana", "kafka-broker", "entity-operator"} {
-		for _, dns := range []string{"kube-dns", "node-local-dns", "metadata-server"} {
-			need = append(need, conn{name, dns, "UDP", 53}, conn{name, dns, "TCP", 53})
+	for _, cn := range table.Admitted {
+		if !c.admits(end(cn.From), end(cn.To), cn.Protocol, cn.Port) {
+			t.Errorf("needed but refused: %s", cn)
 		}
 	}
-	refuse := []conn{
-		{"load-balancer", "grpc-producer", "TCP", 9101}, // the gRPC producer's metrics
-		{"load-balancer", "grafana", "TCP", 3000},       // Grafana is opened by port-forward only
-		{"load-balancer", "redis", "TCP", 6379},
-		{"cloud-run", "grafana", "TCP", 3000},
-		{"cloud-run", "kafka-broker", "TCP", 9092},
-		{"cloud-run", "mongodb", "TCP", 27018},
-		{"vpc-elsewhere", "redis", "TCP", 6379},
-		{"vpc-elsewhere", "mongodb", "TCP", 27017},
-		{"stranger", "redis", "TCP", 6379},
-		{"stranger", "mongodb", "TCP", 27017},
-		{"stranger", "kafka-broker", "TCP", 9092},
-		{"grpc-producer", "redis", "TCP", 6379},
-		{"wasm-producer", "mongodb", "TCP", 27017},
-		{"grafana", "mongodb", "TCP", 27017},
-		{"grafana", "kafka-broker", "TCP", 9092},
-		{"mongodb-setup", "redis", "TCP", 6379},
-		{"audit", "kafka-broker", "TCP", 9092},
-		{"audit", "plugin-catalog", "TCP", 443},
-		{"consumer", "plugin-catalog", "TCP", 443},
-		{"redis", "plugin-catalog", "TCP", 443},
-		{"mongodb", "redis", "TCP", 6379},
-		{"grafana", "vpc-elsewhere", "TCP", 443}, // the internet, not the VPC
-		{"consumer", "vpc-elsewhere", "UDP", 53}, // DNS only where GKE answers it
-	}
-	for _, cn := range need {
-		if !c.admits(end(cn.from), end(cn.to), cn.proto, cn.port) {
-			t.Errorf("needed but refused: %s → %s %s/%d", cn.from, cn.to, cn.proto, cn.port)
-		}
-	}
-	for _, cn := range refuse {
-		if c.admits(end(cn.from), end(cn.to), cn.proto, cn.port) {
-			t.Errorf("needed by nothing but admitted: %s → %s %s/%d", cn.from, cn.to, cn.proto, cn.port)
+	for _, cn := range table.Refused {
+		if c.admits(end(cn.From), end(cn.To), cn.Protocol, cn.Port) {
+			t.Errorf("needed by nothing but admitted: %s", cn)
 		}
 	}
 	// Every namespace of Tally's workloads denies by default: a policy with no rules selects all.
