@@ -241,12 +241,21 @@ shared() { # name key: the value tally-data already has, or a new random one
 ensure_secret redis-auth "password=$(shared redis-auth password)" tally-data
 ensure_secret redis-consumer "password=$(shared redis-consumer password)" tally-data tally
 ensure_secret redis-api "password=$(shared redis-api password)" tally-data
-ensure_secret redis-grafana "password=$(shared redis-grafana password)" tally-data tally-monitoring
+# Grafana's Secrets only where the render has its Deployment (images.grafana: none leaves it out):
+# Redis keeps its grafana user, whose password stays in tally-data.
+grafana=()
+# grep reads all of its input (no -q), so awk never meets a closed pipe under pipefail.
+if docs_of_kind Deployment "$manifests" | grep -x '  name: grafana' >/dev/null; then
+  grafana=(tally-monitoring)
+fi
+ensure_secret redis-grafana "password=$(shared redis-grafana password)" tally-data "${grafana[@]}"
 ensure_secret mongodb-auth "username=root password=$(shared mongodb-auth password)" tally-data
 ensure_secret mongodb-keyfile "keyfile=$(random)$(random)$(random)" tally-data
 ensure_secret mongodb-consumer "password=$(shared mongodb-consumer password)" tally-data tally
 ensure_secret mongodb-api "password=$(shared mongodb-api password)" tally-data
-ensure_secret grafana-admin "password=$(random)" tally-monitoring
+if ((${#grafana[@]})); then
+  ensure_secret grafana-admin "password=$(random)" "${grafana[@]}"
+fi
 
 # A Job's template cannot change: one whose manifest changed is deleted, so it runs again.
 docs_of_kind Job "$manifests" >"$work/jobs.yaml"

@@ -1,4 +1,5 @@
-"""kube_node: the binaries of a real test Kubernetes node (kubelet, kube-proxy, CoreDNS, pause).
+"""kube_node: the binaries of a real test Kubernetes node (kubelet, kube-proxy, CoreDNS, pause);
+kube_router: its NetworkPolicy enforcer (tools/kube/kube-router.sh).
 
 Like @kube_binaries (kube.bzl), built once per machine by tools/kube/node.sh into
 $TALLY_HOME/kube-node/<key>; the repository only links the files. A separate script and key, so
@@ -50,7 +51,43 @@ kube_node = repository_rule(
     environ = ["TALLY_HOME", "GOPROXY"],
 )
 
+def _kube_router_impl(rctx):
+    script = rctx.path(rctx.attr.script)
+
+    # After the node's binaries, so that a brand-new machine never compiles two Go programs at
+    # once and kube-router's build finds the standard library (and any shared package) in the
+    # same GOCACHE.
+    rctx.path(rctx.attr.after)
+    rctx.report_progress("building kube-router, the test node's NetworkPolicy enforcer, once per machine")
+    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
+    result = rctx.execute(
+        ["bash", str(script)],
+        environment = {"GOCACHE": tally_home + "/kube/go-build"},
+        timeout = 3600,
+        quiet = False,
+    )
+    if result.return_code != 0:
+        fail("kube_router: tools/kube/kube-router.sh failed:\n%s" % result.stderr)
+    out = result.stdout.strip().splitlines()[-1]
+    if not rctx.path(out + "/bin/kube-router").exists:
+        fail("kube_router: %s/bin/kube-router is missing" % out)
+    rctx.symlink(out + "/bin/kube-router", "kube-router")
+    rctx.file("BUILD.bazel", """\
+# kube-router, built by tools/kube/kube-router.sh into {out}.
+exports_files(["kube-router"], visibility = ["//visibility:public"])
+""".format(out = out))
+
+kube_router = repository_rule(
+    implementation = _kube_router_impl,
+    attrs = {
+        "script": attr.label(default = "//tools/kube:kube-router.sh", allow_single_file = True),
+        "after": attr.label(default = "@kube_node//:kubelet"),
+    },
+    environ = ["TALLY_HOME", "GOPROXY"],
+)
+
 def _kube_node_extension_impl(_mctx):
     kube_node(name = "kube_node")
+    kube_router(name = "kube_router")
 
 node = module_extension(implementation = _kube_node_extension_impl)

@@ -103,6 +103,21 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	peerURL := "http://" + loop(etcdPeer)
 	certDir := filepath.Join(cfg.Dir, "certs")
 	kube := []string{"--kubeconfig=" + c.Kubeconfig}
+	apiserver := []string{bin("kube-apiserver"), "--etcd-servers=" + etcdURL,
+		"--bind-address=" + address, "--advertise-address=" + address,
+		"--secure-port=" + strconv.Itoa(apiPort), "--cert-dir=" + certDir,
+		"--token-auth-file=" + filepath.Join(cfg.Dir, "tokens.csv"),
+		"--authorization-mode=Node,RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + filepath.Join(cfg.Dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(cfg.Dir, "sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/16", "--v=0"}
+	if cfg.RealNode {
+		// The API server reaches the kubelet (logs, exec, port-forward) at the node's registered
+		// InternalIP, as GKE's does: the node's name resolves nowhere, and the default order
+		// tries it first.
+		apiserver = append(apiserver, "--kubelet-preferred-address-types=InternalIP")
+	}
 	procs := []stack.Process{
 		{
 			Name: "etcd",
@@ -117,15 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		{
 			Name:  "kube-apiserver",
 			Needs: []string{"etcd"},
-			Args: []string{bin("kube-apiserver"), "--etcd-servers=" + etcdURL,
-				"--bind-address=" + address, "--advertise-address=" + address,
-				"--secure-port=" + strconv.Itoa(apiPort), "--cert-dir=" + certDir,
-				"--token-auth-file=" + filepath.Join(cfg.Dir, "tokens.csv"),
-				"--authorization-mode=Node,RBAC",
-				"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-				"--service-account-key-file=" + filepath.Join(cfg.Dir, "sa.key"),
-				"--service-account-signing-key-file=" + filepath.Join(cfg.Dir, "sa.key"),
-				"--service-cluster-ip-range=10.96.0.0/16", "--v=0"},
+			Args:  apiserver,
 			Ready: func(ctx context.Context) error { return c.get(ctx, "/readyz", nil) },
 		},
 		{

@@ -6,7 +6,10 @@ import "fmt"
 // a ServiceAccount allowed to watch Services and EndpointSlices, one replica answering for
 // cluster.local at DNSIP (the kubelet's clusterDNS), image from //tools/kube:coredns. There is
 // no upstream resolver in the test's network: names outside the cluster do not resolve. CoreDNS
-// listens on 1053, since its image runs as a user that cannot bind 53; the Service maps 53.
+// listens on port 53 as kube-dns's pods do, where Tally's NetworkPolicies admit DNS (a policy
+// matches the pod's port, not the Service's); its image runs as a user that may bind it because
+// the pod's own network namespace lets any user bind any port (a namespaced setting, the
+// machine's is untouched).
 func DNSManifest(image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
@@ -34,7 +37,7 @@ kind: ConfigMap
 metadata: {name: coredns, namespace: kube-system}
 data:
   Corefile: |
-    .:1053 {
+    .:53 {
         errors
         health :8080
         ready :8181
@@ -58,13 +61,15 @@ spec:
       serviceAccountName: coredns
       priorityClassName: system-cluster-critical
       dnsPolicy: Default
+      securityContext:
+        sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "0"}]
       containers:
       - name: coredns
         image: %q
         args: [-conf, /etc/coredns/Corefile]
         ports:
-        - {name: dns, containerPort: 1053, protocol: UDP}
-        - {name: dns-tcp, containerPort: 1053, protocol: TCP}
+        - {name: dns, containerPort: 53, protocol: UDP}
+        - {name: dns-tcp, containerPort: 53, protocol: TCP}
         readinessProbe:
           httpGet: {path: /ready, port: 8181}
           periodSeconds: 2
@@ -85,7 +90,7 @@ spec:
   selector: {k8s-app: kube-dns}
   clusterIP: %s
   ports:
-  - {name: dns, port: 53, targetPort: 1053, protocol: UDP}
-  - {name: dns-tcp, port: 53, targetPort: 1053, protocol: TCP}
+  - {name: dns, port: 53, targetPort: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, targetPort: 53, protocol: TCP}
 `, image, DNSIP)
 }

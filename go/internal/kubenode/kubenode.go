@@ -32,7 +32,9 @@ const (
 	PodCIDR = "10.244.0.0/24"
 	// ClusterCIDR is what kube-proxy treats as pod traffic.
 	ClusterCIDR = "10.244.0.0/16"
-	// DNSIP is CoreDNS's Service address (the API server's range is 10.96.0.0/16).
+	// ServiceCIDR is the Services' range (go/internal/kubecluster's API server's).
+	ServiceCIDR = "10.96.0.0/16"
+	// DNSIP is CoreDNS's Service address.
 	DNSIP = "10.96.0.10"
 	// Name is the node's name.
 	Name = "tally-node"
@@ -62,7 +64,15 @@ type Config struct {
 	Registries []string
 	// Log receives every process's output.
 	Log io.Writer
+	// Firewall, when set, is kube-router's binary (tools/kube/kube-router.sh): it runs only as
+	// the node's NetworkPolicy enforcer (no routing, no service proxy, no CNI config), writing
+	// iptables rules and ipsets of the test's network namespace only. Without it the node, like
+	// one whose network plugin enforces nothing, admits every connection.
+	Firewall string
 }
+
+// firewallHealth is kube-router's health check, on the node's loopback.
+const firewallHealth = "127.0.0.1:20244"
 
 // Node is a running node.
 type Node struct {
@@ -118,6 +128,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			Args:  []string{filepath.Join(cfg.Bin, "kube-proxy"), "--config=" + files.proxy, "--v=1"},
 			Ready: func(ctx context.Context) error { return stack.HTTPOK(ctx, "http://127.0.0.1:10256/healthz") },
 		},
+	}
+	if cfg.Firewall != "" {
+		procs = append(procs, stack.Process{
+			Name:  "kube-router",
+			Needs: []string{"kubelet"},
+			Args: []string{cfg.Firewall, "--run-firewall=true", "--run-router=false",
+				"--run-service-proxy=false", "--enable-cni=false", "--kubeconfig=" + cfg.Kubeconfig,
+				"--hostname-override=" + Name, "--service-cluster-ip-range=" + ServiceCIDR,
+				"--health-port=20244", "--metrics-port=0"},
+			Ready: func(ctx context.Context) error { return stack.HTTPOK(ctx, "http://"+firewallHealth+"/healthz") },
+		})
 	}
 	s, err := stack.Start(ctx, cfg.Log, procs)
 	if err != nil {

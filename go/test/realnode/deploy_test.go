@@ -75,7 +75,7 @@ func (e *env) fitOneNode(r rendered) rendered {
 func TestDeployment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	e := start(t, ctx)
+	e := start(t, ctx, "")
 	// GKE's own kinds (ManagedCertificate, FrontendConfig, BackendConfig): stand-in CRDs, as in
 	// the apply test (//go/test/kubernetes); no controller acts on them here.
 	if err := e.cluster.InstallCRDs(ctx, os.Getenv("TEST_SRCDIR")+"/"+os.Getenv("GKE_CRDS")); err != nil {
@@ -91,6 +91,8 @@ func TestDeployment(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	e.checkAllReady()
+	e.checkLogs()
+	e.checkNoGrafanaSecrets()
 	checkKafka(t, e, refs)
 
 	d := e.connect()
@@ -102,6 +104,7 @@ func TestDeployment(t *testing.T) {
 			votes = append(votes, e.stopLoad(t, route, s)...)
 		}
 		d.checkCounted(t, votes)
+		e.runAudit(t)
 	})
 
 	t.Run("the consumer's pod deleted under load: still exact", func(t *testing.T) {
@@ -197,16 +200,61 @@ func (e *env) checkAllReady() {
 			continue
 		}
 		// The audit CronJob (every 15 minutes, backoffLimit 0) may fire while apply is still
-		// starting the stores; its failed run is the Job's record, not a workload down. Logged,
-		// not diagnosed here (kubectl logs does not work on this node); the test's own audits
-		// check the counts.
+		// starting the stores; its failed run is the Job's record, not a workload down. Its log
+		// says why; the test's own audits check the counts.
 		if f[1] == "Failed" && strings.HasPrefix(f[0], "tally/audit-") {
-			e.logf("the audit CronJob's run %s failed", f[0])
+			logs, err := e.cluster.Kubectl(e.ctx, "", "logs", "-n", "tally", strings.TrimPrefix(f[0], "tally/"))
+			e.logf("the audit CronJob's run %s failed; its log (%v):\n%s", f[0], err, logs)
 			continue
 		}
 		if f[1] != "Running" || len(f) < 3 || strings.Contains(strings.Join(f[2:], " "), "false") {
 			e.t.Errorf("pod %s is not Running and Ready: %s", f[0], line)
 		}
+	}
+}
+
+// runAudit runs the audit CronJob's Job now, as deployed (its image, its Redis user, its
+// settings), and fails the test unless it completes: it exits 1 on any difference or error. Its
+// log, read through the API, is in the test's log.
+func (e *env) runAudit(t *testing.T) {
+	t.Helper()
+	const job = "audit-by-test"
+	e.kubectl("", "create", "job", job, "--from=cronjob/audit", "-n", "tally")
+	defer e.kubectl("", "delete", "job", job, "-n", "tally", "--wait=true")
+	var status string
+	for deadline := time.Now().Add(4 * time.Minute); ; time.Sleep(2 * time.Second) {
+		status = e.kubectl("", "get", "job", job, "-n", "tally", "-o", "jsonpath={.status.succeeded}/{.status.failed}")
+		if strings.Trim(status, "0/") != "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	logs, err := e.cluster.Kubectl(e.ctx, "", "logs", "-n", "tally", "job/"+job)
+	e.logf("the audit Job (from CronJob audit): succeeded/failed %s; its log (%v):\n%s", status, err, logs)
+	if status != "1/" && status != "1/0" {
+		t.Errorf("the audit Job did not complete: succeeded/failed %q", status)
+	}
+}
+
+// checkLogs reads a container's log through the API server, as `kubectl logs` does on a real
+// cluster: the API server asks the node's kubelet at its InternalIP for it.
+func (e *env) checkLogs() {
+	e.t.Helper()
+	logs := e.kubectl("", "logs", "-n", "tally", "deployment/consumer", "--tail=-1")
+	if !strings.Contains(logs, "consumer starting") {
+		e.t.Errorf("kubectl logs deployment/consumer has no \"consumer starting\" line:\n%.2000s", logs)
+	}
+	e.logf("kubectl logs deployment/consumer: %d bytes through the API server", len(logs))
+}
+
+// checkNoGrafanaSecrets: the test settings leave Grafana out (images.grafana: none), so apply
+// makes none of its Secrets; Redis's grafana user keeps its password in tally-data.
+func (e *env) checkNoGrafanaSecrets() {
+	e.t.Helper()
+	if out := e.kubectl("", "get", "secrets", "-n", "tally-monitoring", "-o", "name"); out != "" {
+		e.t.Errorf("apply made Secrets for Grafana, which images.grafana: none leaves out: %s", out)
+	}
+	if _, err := e.cluster.Kubectl(e.ctx, "", "get", "secret", "redis-grafana", "-n", "tally-data"); err != nil {
+		e.t.Errorf("Redis's grafana user has no password Secret in tally-data: %v", err)
 	}
 }
 

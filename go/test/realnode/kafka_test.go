@@ -22,7 +22,7 @@ const bootstrap = "tally-kafka-bootstrap.tally-kafka.svc:9092"
 func TestStrimziReconcilesKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	e := start(t, ctx)
+	e := start(t, ctx, "")
 	// The namespaces (apply makes its Secrets in each) and Kafka's resources, nothing else.
 	r := e.only(realnodeRender(t), "Namespace", "Kafka", "KafkaNodePool", "KafkaTopic")
 	refs := readRefs(t, r.refs)

@@ -37,8 +37,9 @@ type env struct {
 }
 
 // start brings up the registry, the control plane, the node and CoreDNS, and serves the
-// node's volumes; everything stops when the test ends.
-func start(t *testing.T, ctx context.Context) *env {
+// node's volumes; everything stops when the test ends. firewall is kube-router's binary, for a
+// node that enforces NetworkPolicies, or "" (kubenode.Config.Firewall).
+func start(t *testing.T, ctx context.Context, firewall string) *env {
 	t.Helper()
 	e := &env{t: t, ctx: ctx, dir: t.TempDir(), started: time.Now()}
 	logs := os.Stderr
@@ -66,6 +67,7 @@ func start(t *testing.T, ctx context.Context) *env {
 		SandboxImage: nodeImages["pause"],
 		Registries:   []string{kubenode.Registry},
 		Log:          logs,
+		Firewall:     firewall,
 	})
 	if err != nil {
 		t.Fatal(err)
