@@ -671,8 +671,8 @@ func (c *clients) insertMany(ctx context.Context, coll *mongo.Collection, n, wri
 		fmt.Sprintf("MongoDB-wire server: insertMany of %d vote logs (unordered), %d writer(s), %s", batch, writers, where), "docs", n, err.d, err.err)
 }
 
-// votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs, logs_recent and
-// its trim) in batches of batch logs from writers goroutines.
+// votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs; logs_recent and
+// its trim follow in the background) in batches of batch logs from writers goroutines.
 func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate {
 	db := c.mongo.Database("bench_votelog")
 	defer db.Drop(context.Background())
@@ -683,7 +683,7 @@ func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate
 		return err
 	})
 	return newRate(fmt.Sprintf("mongo votelog.Insert ×%d, %d", writers, batch),
-		fmt.Sprintf("the consumer's MongoDB step alone: votelog.Store.Insert of %d logs (logs, logs_recent, trim), %d writers", batch, writers), "logs", n, err.d, err.err)
+		fmt.Sprintf("the consumer's MongoDB step alone: votelog.Store.Insert of %d logs (logs; logs_recent and its trim follow in the background), %d writers", batch, writers), "logs", n, err.d, err.err)
 }
 
 // consumerBatchSize is the consumer's BATCH_SIZE: as given in env, or its default.

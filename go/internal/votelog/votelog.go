@@ -35,19 +35,27 @@ const (
 )
 
 // RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
-// A Store trims logs_recent at most once per TrimInterval, in the background: it deletes what is
-// older than the RecentKeep-th newest log the Store itself put there, which needs no read (every
-// log older than that has RecentKeep newer ones in logs_recent, so it is not among the newest).
-// With several Stores (consumer replicas) each trims below its own bound. Between trims
-// logs_recent grows by what was written meanwhile (at most RecentKeep documents a write).
+// A Store writes logs_recent in the background, after Insert has written logs (see writeRecent),
+// and trims it at most once per TrimInterval: it deletes what is older than the RecentKeep-th
+// newest log the Store itself put there, which needs no read (every log older than that has
+// RecentKeep newer ones in logs_recent, so it is not among the newest). With several Stores
+// (consumer replicas) each trims below its own bound. Between trims logs_recent grows by what
+// was written meanwhile (at most RecentKeep documents a write).
 //
 // Trimming inside the write, as before, made one write a second per consumer wait for the read
-// and the delete of everything written in that second: on the MongoDB-wire server here that was
-// the accept-to-counted tail under steady load (docs/performance.md).
+// and the delete of everything written in that second, and writing logs_recent inside Insert
+// made every batch wait for a second write: on the MongoDB-wire server here those were the
+// accept-to-counted tail under steady load (docs/performance.md).
 const (
 	RecentKeep   = 100
 	TrimInterval = time.Second
 )
+
+// RecentInterval is the least time between two writes of a Store to logs_recent: what comes
+// meanwhile goes in the next write, only its newest RecentKeep. Under load logs_recent then gets
+// at most RecentKeep documents per RecentInterval from each Store instead of every vote, and
+// trims read fewer; the newest-N query lags the counts by up to RecentInterval plus a write.
+const RecentInterval = 500 * time.Millisecond
 
 // Log is one counted vote.
 type Log struct {
@@ -68,11 +76,16 @@ type Store struct {
 	logs   *mongo.Collection
 	recent *mongo.Collection
 
-	trimEvery time.Duration
-	trimMu    sync.Mutex
-	lastTrim  time.Time
-	trimming  bool
-	trims     sync.WaitGroup // the trim running in the background, if any
+	// logs_recent is written by one background goroutine (writeRecent), which also trims it:
+	// pending holds the newest RecentKeep stored logs not yet put there, newest first.
+	trimEvery   time.Duration
+	recentEvery time.Duration
+	recentMu    sync.Mutex
+	pending     []Log
+	recentBusy  bool
+	lastRecent  time.Time
+	lastTrim    time.Time
+	background  sync.WaitGroup // the running writeRecent, if any
 	// newest are the newest RecentKeep logs this Store put in logs_recent, newest first: the
 	// last of them bounds its trims.
 	newest []head
@@ -107,10 +120,11 @@ func New(db *mongo.Database) *Store {
 	opts := options.Collection().
 		SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &journaled}).
 		SetReadConcern(readconcern.Majority())
-	return &Store{logs: db.Collection(LogsCollection, opts), recent: db.Collection(RecentCollection, opts), trimEvery: TrimInterval}
+	return &Store{logs: db.Collection(LogsCollection, opts), recent: db.Collection(RecentCollection, opts),
+		trimEvery: TrimInterval, recentEvery: RecentInterval}
 }
 
-// Insert writes logs to both collections and returns, for each log, the log stored under its
+// Insert writes logs to collection logs and returns, for each log, the log stored under its
 // vote id: the log itself when it inserted it, or when an earlier attempt at the same record did
 // (a replay after a crash or a lost Redis tail); the first record's log when another record of
 // the same vote id came first (the same vote sent twice, accepted twice, or the same
@@ -118,12 +132,13 @@ func New(db *mongo.Database) *Store {
 // the answer for a record never changes: go/internal/consume counts a record exactly when the
 // stored log is its own (same partition and offset).
 //
-// logs_recent gets the stored log rather than the new one, so both collections always hold the
-// same document for a vote id.
+// The stored logs go to logs_recent after Insert returns, in the background (writeRecent): it
+// gets the stored log rather than the new one, so both collections always hold the same
+// document for a vote id.
 //
 // Concurrent calls (the consumer's partitions) share one write: a call made while another write
 // is in flight waits for it to end, then goes with every call that came meanwhile in one
-// insertMany into each collection (group commit). The MongoDB-wire server here commits every
+// insertMany (group commit). The MongoDB-wire server here commits every
 // write on its own and lets one writer in at a time, so per-partition writes queued behind each
 // other and their lock waits were what made some votes wait seconds (docs/performance.md,
 // "Accept to counted"); on MongoDB it saves round trips and journal commits too. If ctx ends
@@ -220,17 +235,7 @@ func (s *Store) insert(ctx context.Context, logs []Log) (stored []Log, err error
 			return nil, err
 		}
 	}
-	// Only the batch's newest RecentKeep can be among the newest RecentKeep overall.
-	newest := slices.Clone(stored)
-	slices.SortFunc(newest, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
-	recent := make([]any, 0, RecentKeep)
-	for i := range newest[:min(RecentKeep, len(newest))] {
-		recent = append(recent, newest[i])
-	}
-	if _, err := insertIgnoringDuplicates(ctx, s.recent, recent); err != nil {
-		return nil, fmt.Errorf("insert into %s: %w", RecentCollection, err)
-	}
-	s.wroteRecent(newest[:len(recent)])
+	s.queueRecent(stored)
 	return stored, nil
 }
 
@@ -289,11 +294,74 @@ func (s *Store) asStored(ctx context.Context, logs []Log, dups []int) ([]Log, er
 
 const duplicateKey = 11000
 
-// wroteRecent notes logs (newest first) put in logs_recent and starts a trim if one is due: in
-// the background, so no write waits for it. A trim that fails leaves more documents for the next.
-func (s *Store) wroteRecent(logs []Log) {
-	s.trimMu.Lock()
-	defer s.trimMu.Unlock()
+// queueRecent hands stored logs to the background writer of logs_recent. Only the newest
+// RecentKeep of what is pending can be among the newest RecentKeep overall, so logs that came
+// while a write of logs_recent was in flight go together, and at most RecentKeep of them.
+func (s *Store) queueRecent(stored []Log) {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	s.pending = newestOf(append(s.pending, stored...))
+	if !s.recentBusy {
+		s.recentBusy = true
+		s.background.Add(1)
+		go s.writeRecent()
+	}
+}
+
+// newestOf sorts logs newest first and keeps the first RecentKeep, one per vote id.
+func newestOf(logs []Log) []Log {
+	slices.SortFunc(logs, func(a, b Log) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	logs = slices.CompactFunc(logs, func(a, b Log) bool { return a.VoteID == b.VoteID })
+	return logs[:min(RecentKeep, len(logs))]
+}
+
+// writeRecent puts the pending logs in logs_recent, at most once per recentEvery, until none are
+// pending, and trims it at most once per trimEvery, below the Store's own RecentKeep-th newest.
+// It runs beside Insert, not in it: logs_recent only serves the newest-N query, so a vote's count
+// need not wait for it (the audit's invariant, every counted vote is in logs, is Insert's). A
+// write that fails is retried with what comes meanwhile, after a pause; a trim that fails leaves
+// more for the next.
+func (s *Store) writeRecent() {
+	defer s.background.Done()
+	for {
+		s.recentMu.Lock()
+		if len(s.pending) == 0 {
+			s.recentBusy = false
+			s.recentMu.Unlock()
+			return
+		}
+		s.recentMu.Unlock()
+		time.Sleep(s.recentEvery - time.Since(s.lastRecent))
+		s.recentMu.Lock()
+		logs := s.pending
+		s.pending = nil
+		s.recentMu.Unlock()
+		s.lastRecent = time.Now()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		docs := make([]any, len(logs))
+		for i := range logs {
+			docs[i] = logs[i]
+		}
+		_, err := insertIgnoringDuplicates(ctx, s.recent, docs)
+		if err != nil {
+			cancel()
+			s.recentMu.Lock()
+			s.pending = newestOf(append(s.pending, logs...))
+			s.recentMu.Unlock()
+			time.Sleep(time.Second)
+			continue
+		}
+		if bound, ok := s.wroteRecent(logs); ok {
+			_ = s.trimBelow(ctx, bound)
+		}
+		cancel()
+	}
+}
+
+// wroteRecent notes logs (newest first) put in logs_recent and says whether a trim is due, and
+// below which log.
+func (s *Store) wroteRecent(logs []Log) (bound head, due bool) {
 	heads := make([]head, 0, len(s.newest)+len(logs))
 	heads = append(heads, s.newest...)
 	for _, l := range logs {
@@ -301,21 +369,11 @@ func (s *Store) wroteRecent(logs []Log) {
 	}
 	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
 	s.newest = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })[:min(RecentKeep, len(heads))]
-	if s.trimming || len(s.newest) < RecentKeep || time.Since(s.lastTrim) < s.trimEvery {
-		return
+	if len(s.newest) < RecentKeep || time.Since(s.lastTrim) < s.trimEvery {
+		return head{}, false
 	}
-	s.trimming, s.lastTrim = true, time.Now()
-	bound := s.newest[RecentKeep-1]
-	s.trims.Add(1)
-	go func() {
-		defer s.trims.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.trimBelow(ctx, bound)
-		s.trimMu.Lock()
-		s.trimming = false
-		s.trimMu.Unlock()
-	}()
+	s.lastTrim = time.Now()
+	return s.newest[RecentKeep-1], true
 }
 
 // trimBelow deletes the logs_recent documents older than bound, in newestFirst's order: one or

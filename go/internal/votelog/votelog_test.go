@@ -97,6 +97,7 @@ func TestInsertIsIdempotent(t *testing.T) {
 	if n := count(t, db, LogsCollection); n != 35 {
 		t.Fatalf("%s holds %d logs, want 35", LogsCollection, n)
 	}
+	store.background.Wait() // logs_recent is written in the background
 	if n := count(t, db, RecentCollection); n != 35 {
 		t.Fatalf("%s holds %d logs, want 35", RecentCollection, n)
 	}
@@ -111,6 +112,7 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	if _, err := store.Insert(ctx, []Log{first}); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
+	store.background.Wait()
 	if _, err := db.Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
 		t.Fatal(err)
 	}
@@ -130,6 +132,7 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	if want := []bool{true, true, false, false, true}; !slices.Equal(own, want) {
 		t.Fatalf("own = %v, want %v", own, want)
 	}
+	store.background.Wait()
 	for _, coll := range []string{LogsCollection, RecentCollection} {
 		var got Log
 		if err := db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: first.VoteID}}).Decode(&got); err != nil {
@@ -208,7 +211,7 @@ func TestNewestAcrossTrims(t *testing.T) {
 		if _, err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
-		store.trims.Wait() // the trim runs in the background
+		store.background.Wait() // logs_recent is written and trimmed in the background
 	}
 	if n := count(t, db, LogsCollection); n != total {
 		t.Fatalf("%s holds %d logs, want %d", LogsCollection, n, total)
@@ -259,8 +262,8 @@ func TestTrimsOfTwoStoresKeepTheNewest(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a.trims.Wait()
-		b.trims.Wait()
+		a.background.Wait()
+		b.background.Wait()
 	}
 	got, err := a.Newest(ctx, RecentKeep)
 	if err != nil {
@@ -285,7 +288,7 @@ func TestTrimWithOneAcceptTime(t *testing.T) {
 		if _, err := store.Insert(ctx, logs); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
-		store.trims.Wait()
+		store.background.Wait()
 	}
 	if n := count(t, db, RecentCollection); n != RecentKeep {
 		t.Fatalf("%s holds %d logs after the last trim, want %d", RecentCollection, n, RecentKeep)

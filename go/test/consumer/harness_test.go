@@ -460,10 +460,6 @@ func (e *env) checkExact(v *votes) {
 			t.Errorf("log %+v differs from its first record %v (route %s)", l, r.Vote, r.Route)
 		}
 	}
-	newest, err := votelog.New(db).Newest(ctx, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := slices.Clone(v.ids)
 	slices.SortFunc(ids, func(a, b string) int {
 		if c := v.first[b].AcceptedAt().Compare(v.first[a].AcceptedAt()); c != 0 {
@@ -471,6 +467,18 @@ func (e *env) checkExact(v *votes) {
 		}
 		return strings.Compare(b, a)
 	})
+	// logs_recent is written after the counts, at most every votelog.RecentInterval: it may lag.
+	var newest []votelog.Log
+	for wait := time.Now().Add(10 * votelog.RecentInterval); ; time.Sleep(50 * time.Millisecond) {
+		newest, err = votelog.New(db).Newest(ctx, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.EqualFunc(newest, ids[:min(20, len(ids))], func(l votelog.Log, id string) bool { return l.VoteID == id }) ||
+			time.Now().After(wait) {
+			break
+		}
+	}
 	for i, l := range newest {
 		if l.VoteID != ids[i] {
 			t.Errorf("newest[%d] = %s, want %s", i, l.VoteID, ids[i])
