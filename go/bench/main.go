@@ -59,6 +59,7 @@ type config struct {
 	pipelineRates       []float64
 	pipelineConsumers   int
 	pipelineDuration    time.Duration
+	pipelineWarmup      time.Duration
 	pipelineProfileRate float64
 	pipelinePoll        time.Duration
 	// The failover part: one Kafka leader lost under steady load on every route.
@@ -116,6 +117,7 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	pipelineRates := fs.String("pipeline-rates", "500,1000,5000,10000", "pipeline: offered rates, votes/s over all routes together")
 	fs.IntVar(&cfg.pipelineConsumers, "pipeline-consumers", 2, "pipeline: consumer replicas")
 	fs.DurationVar(&cfg.pipelineDuration, "pipeline-duration", 20*time.Second, "pipeline: length of each rate's load")
+	fs.DurationVar(&cfg.pipelineWarmup, "pipeline-warmup", 60*time.Second, "pipeline: unmeasured load at the first rate before the steps (Kafka's JIT warms up)")
 	fs.Float64Var(&cfg.pipelineProfileRate, "pipeline-profile-rate", 1000, "pipeline: the rate during which the consumers and the MongoDB-wire server are profiled")
 	fs.DurationVar(&cfg.pipelinePoll, "pipeline-poll", 5*time.Millisecond, "pipeline: how often Redis's applied watermarks are read")
 	fs.Float64Var(&cfg.failoverRate, "failover-rate", 100, "failover: votes/s offered to each route")

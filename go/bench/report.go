@@ -85,7 +85,7 @@ func settingsOf(cfg *config) map[string]any {
 		"service_log_level": os.Getenv("LOG_LEVEL"), "lua_votes": cfg.luaVotes, "mongo_docs": cfg.mongoDocs,
 		"redis_requests": cfg.redisRequests, "only": cfg.only,
 		"pipeline_rates_per_s": cfg.pipelineRates, "pipeline_consumers": cfg.pipelineConsumers,
-		"pipeline_seconds": cfg.pipelineDuration.Seconds(), "pipeline_profile_rate": cfg.pipelineProfileRate,
+		"pipeline_seconds": cfg.pipelineDuration.Seconds(), "pipeline_warmup_seconds": cfg.pipelineWarmup.Seconds(), "pipeline_profile_rate": cfg.pipelineProfileRate,
 	}
 }
 
