@@ -46,7 +46,22 @@ mkdir -p "$partial/bin" "$src"
 started=$SECONDS
 log "building kube-router $KUBE_ROUTER_VERSION (minutes cold; once per machine)"
 module=github.com/cloudnativelabs/kube-router/v2
-printf 'module tally.local/kuberouterbuild\n\ngo 1.25\n\nrequire %s %s\n' "$module" "$KUBE_ROUTER_VERSION" >"$src/go.mod"
+# kube-router requires docker v25 "+incompatible" (no go.mod), so some of its imports come with
+# no version: without these lines `go mod tidy` would take each one's newest, a different build
+# every month. The versions tidy chose on 2026-12-06, when this build was first measured.
+cat >"$src/go.mod" <<EOF
+module tally.local/kuberouterbuild
+
+go 1.25
+
+require (
+	$module $KUBE_ROUTER_VERSION
+	github.com/Azure/go-ansiterm v0.0.0-20261006220739-8c912ac31dd4
+	github.com/cenkalti/backoff/v4 v4.3.0
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0
+	go.opentelemetry.io/proto/otlp v1.11.1
+)
+EOF
 printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/kube-router"\n' "$module" >"$src/tools.go"
 (cd "$src" && go mod tidy) || die "go mod tidy for kube-router failed"
 (cd "$src" && nice -n 10 go build -trimpath \

@@ -123,7 +123,8 @@ func TestNetworkPolicies(t *testing.T) {
 	}
 
 	// kube-router applies the policies as it learns of the pods: wait until a refused and an
-	// admitted connection both say so, then check every one once.
+	// admitted connection both say so, then check every one; one that does not yet is tried
+	// again for up to a minute (the enforcer syncs each pod's rules on its own events).
 	first, firstRefused := admitted[0], refused[0]
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
 		okA, whyA := connect(first)
@@ -135,27 +136,56 @@ func TestNetworkPolicies(t *testing.T) {
 			t.Fatalf("after 2 minutes, %s: %s; %s: %s (want connected, then refused)", first, whyA, firstRefused, whyR)
 		}
 	}
-	for _, c := range admitted {
-		if ok, why := connect(c); !ok {
-			t.Errorf("admitted by the policies but not connected: %s (%s): %s", c, target(c), why)
-		}
-	}
+	// The refusal must be the firewall's: each refused connection's target answers the node
+	// (which the enforcer admits to its own pods, for the kubelet's probes).
 	for _, c := range refused {
-		if ok, _ := connect(c); ok {
-			t.Errorf("refused by the policies but connected: %s (%s)", c, target(c))
-		}
-		// The refusal is the firewall's: the same port answers the node (which the enforcer
-		// admits to its own pods, for the kubelet's probes).
 		if err := dialProbe(ctx, target(c)); err != nil {
 			t.Errorf("%s: the target does not answer the node either, so its refusal proves nothing: %v", c, err)
 		}
+	}
+	type check struct {
+		conn connections.Conn
+		want bool
+	}
+	var pending []check
+	for _, c := range admitted {
+		pending = append(pending, check{c, true})
+	}
+	for _, c := range refused {
+		pending = append(pending, check{c, false})
+	}
+	retried := 0
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(3 * time.Second) {
+		var wrong []check
+		var whys []string
+		for _, ch := range pending {
+			if ok, why := connect(ch.conn); ok != ch.want {
+				wrong, whys = append(wrong, ch), append(whys, why)
+			}
+		}
+		if len(wrong) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, ch := range wrong {
+				if ch.want {
+					t.Errorf("admitted by the policies but not connected: %s (%s): %s", ch.conn, target(ch.conn), whys[i])
+				} else {
+					t.Errorf("refused by the policies but connected: %s (%s)", ch.conn, target(ch.conn))
+				}
+			}
+			break
+		}
+		retried += len(wrong)
+		pending = wrong
 	}
 	var skipped []string
 	for _, c := range outside {
 		skipped = append(skipped, c.String())
 	}
-	e.logf("NetworkPolicies enforced by kube-router: %d admitted connections connected, %d refused ones refused; "+
-		"left to the render test (an end outside the cluster): %s", len(admitted), len(refused), strings.Join(skipped, "; "))
+	e.logf("NetworkPolicies enforced by kube-router: %d admitted connections connected, %d refused ones refused "+
+		"(%d tries repeated); left to the render test (an end outside the cluster): %s",
+		len(admitted), len(refused), retried, strings.Join(skipped, "; "))
 
 	// kubectl logs through the API server (which reaches the kubelet at the node's InternalIP):
 	// the probe logged each connection it was asked for.
