@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tally-voting/tally/go/internal/counts"
@@ -244,6 +245,38 @@ func startRegistry(t *testing.T) string {
 	}
 }
 
+// eachContainer calls f with every container and init container of a workload, however deep its
+// pod template lies (a CronJob's is in its Job's).
+func eachContainer(v any, f func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		for key, child := range v {
+			if list, ok := child.([]any); ok && (key == "containers" || key == "initContainers") {
+				for _, c := range list {
+					if c, ok := c.(map[string]any); ok {
+						f(c)
+					}
+				}
+				continue
+			}
+			eachContainer(child, f)
+		}
+	case []any:
+		for _, child := range v {
+			eachContainer(child, f)
+		}
+	}
+}
+
+var sha256Digest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// byDigest says whether ref is an image reference pinned by digest, with its tag or without.
+func byDigest(ref string) bool {
+	named, digest, ok := strings.Cut(ref, "@")
+	_, err := name.ParseReference(named)
+	return ok && sha256Digest.MatchString(digest) && err == nil
+}
+
 func TestApply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -343,6 +376,51 @@ func TestApply(t *testing.T) {
 			if name != "wasm-module" && name != "api" && name != "web" && name != "strimzi-kafka" && !strings.Contains(running, ref) {
 				t.Errorf("no pod runs %s (%s)", ref, name)
 			}
+		}
+	})
+
+	t.Run("no image is named by tag alone, the operator's image variables included", func(t *testing.T) {
+		var list struct{ Items []map[string]any }
+		out := k.must("", "get", "deployments,statefulsets,daemonsets,jobs,cronjobs", "-A", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatal(err)
+		}
+		images, variables, unnamed := 0, 0, 0
+		for _, item := range list.Items {
+			meta, _ := item["metadata"].(map[string]any)
+			where := fmt.Sprintf("%s %s/%s", item["kind"], meta["namespace"], meta["name"])
+			eachContainer(item, func(c map[string]any) {
+				images++
+				if ref, _ := c["image"].(string); !byDigest(ref) {
+					t.Errorf("%s: image %q is not named by digest", where, ref)
+				}
+				env, _ := c["env"].([]any)
+				for _, e := range env {
+					e, _ := e.(map[string]any)
+					variable, _ := e["name"].(string)
+					value, ok := e["value"].(string)
+					if !ok || !(strings.HasSuffix(variable, "_IMAGE") || strings.HasSuffix(variable, "_IMAGES") || variable == "STRIMZI_DEFAULT_MAVEN_BUILDER") {
+						continue
+					}
+					for _, line := range strings.Split(strings.TrimSpace(value), "\n") {
+						if _, ref, ok := strings.Cut(line, "="); ok {
+							line = ref
+						}
+						variables++
+						// A variable for an image Tally never runs names none: a value that is
+						// no image reference, which a kubelet refuses (InvalidImageName).
+						if _, err := name.ParseReference(line); err != nil {
+							unnamed++
+						} else if !byDigest(line) {
+							t.Errorf("%s: %s names %q, not by digest", where, variable, line)
+						}
+					}
+				}
+			})
+		}
+		// Strimzi 1.2.0's operator has 12 image variables, 4 of them for images Tally never runs.
+		if images < 10 || variables < 12 || unnamed != 4 {
+			t.Errorf("%d container images, %d references in image variables of which %d name no image: want Tally's workloads and the operator's 12 variables, 4 naming none", images, variables, unnamed)
 		}
 	})
 
