@@ -62,10 +62,13 @@ type Config struct {
 }
 
 // Defaults of Config. DefaultBatchSize is large because every batch costs the MongoDB-wire
-// server a fixed amount besides its inserts (docs/performance.md).
+// server a fixed amount besides its inserts (docs/performance.md). DefaultBatchWait is short
+// because under steady load the window is what every record waits at least: with the partitions'
+// inserts sharing one write (votelog's group commit), 10 ms instead of 50 took accept-to-counted
+// p99 at 1,000 votes/s from 164 to 87-92 ms, and at 5,000 from 5.6 to 2.2 s (docs/performance.md).
 const (
 	DefaultBatchSize      = 2000
-	DefaultBatchWait      = 50 * time.Millisecond
+	DefaultBatchWait      = 10 * time.Millisecond
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
 	DefaultAttemptTimeout = 10 * time.Second
