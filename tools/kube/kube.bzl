@@ -8,24 +8,12 @@ directory, and the repository only links to it. A change to the script or the ve
 Bazel run the rule again, which builds a new key.
 """
 
+load(":once.bzl", "build_once")
+
 def _kube_binaries_impl(rctx):
-    script = rctx.path(rctx.attr.script)
     rctx.path(rctx.attr.versions)  # a dependency of the rule: a version bump refetches
-    rctx.report_progress("building the test control plane once per machine (tools/kube/provision.sh)")
-    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
-    result = rctx.execute(
-        ["bash", str(script)],
-        # Go needs a build cache; a repository rule's environment need not have a HOME for it.
-        environment = {"GOCACHE": tally_home + "/kube/go-build"},
-        timeout = 3600,
-        quiet = False,
-    )
-    if result.return_code != 0:
-        fail("kube_binaries: tools/kube/provision.sh failed:\n%s" % result.stderr)
-    out = result.stdout.strip().splitlines()[-1]
-    for name in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]:
-        if not rctx.path(out + "/bin/" + name).exists:
-            fail("kube_binaries: %s/bin/%s is missing" % (out, name))
+    out = build_once(rctx, rctx.path(rctx.attr.script), "the test control plane",
+                     ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"])
     rctx.symlink(out + "/bin", "bin")
     rctx.symlink(out + "/stages", "stages")
     rctx.file("BUILD.bazel", """\

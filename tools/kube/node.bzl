@@ -6,6 +6,8 @@ $TALLY_HOME/kube-node/<key>; the repository only links the files. A separate scr
 the node's build never invalidates the control plane's 13-minute build.
 """
 
+load(":once.bzl", "build_once")
+
 NODE_BINARIES = ["kubelet", "kube-proxy", "coredns", "pause"]
 
 def _kube_node_impl(rctx):
@@ -18,20 +20,8 @@ def _kube_node_impl(rctx):
     # compiled it all, and on a brand-new 2-core machine the pair took 2,233 s instead of the
     # control plane's build plus the node's own packages.
     rctx.path(rctx.attr.after)
-    rctx.report_progress("building the test node's binaries once per machine (tools/kube/node.sh)")
-    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
-    result = rctx.execute(
-        ["bash", str(script)],
-        environment = {"GOCACHE": tally_home + "/kube/go-build"},
-        timeout = 3600,
-        quiet = False,
-    )
-    if result.return_code != 0:
-        fail("kube_node: tools/kube/node.sh failed:\n%s" % result.stderr)
-    out = result.stdout.strip().splitlines()[-1]
+    out = build_once(rctx, script, "the test node's binaries", NODE_BINARIES)
     for name in NODE_BINARIES:
-        if not rctx.path(out + "/bin/" + name).exists:
-            fail("kube_node: %s/bin/%s is missing" % (out, name))
         rctx.symlink(out + "/bin/" + name, name)
     rctx.file("BUILD.bazel", """\
 # The test node's binaries, built by tools/kube/node.sh into {out}.
@@ -58,19 +48,7 @@ def _kube_router_impl(rctx):
     # once and kube-router's build finds the standard library (and any shared package) in the
     # same GOCACHE.
     rctx.path(rctx.attr.after)
-    rctx.report_progress("building kube-router, the test node's NetworkPolicy enforcer, once per machine")
-    tally_home = rctx.os.environ.get("TALLY_HOME", "/var/cache/tally")
-    result = rctx.execute(
-        ["bash", str(script)],
-        environment = {"GOCACHE": tally_home + "/kube/go-build"},
-        timeout = 3600,
-        quiet = False,
-    )
-    if result.return_code != 0:
-        fail("kube_router: tools/kube/kube-router.sh failed:\n%s" % result.stderr)
-    out = result.stdout.strip().splitlines()[-1]
-    if not rctx.path(out + "/bin/kube-router").exists:
-        fail("kube_router: %s/bin/kube-router is missing" % out)
+    out = build_once(rctx, script, "kube-router, the test node's NetworkPolicy enforcer", ["kube-router"])
     rctx.symlink(out + "/bin/kube-router", "kube-router")
     rctx.file("BUILD.bazel", """\
 # kube-router, built by tools/kube/kube-router.sh into {out}.
