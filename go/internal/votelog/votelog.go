@@ -368,7 +368,9 @@ func (s *Store) wroteRecent(logs []Log) (bound head, due bool) {
 		heads = append(heads, head{VoteID: l.VoteID, AcceptedAt: l.AcceptedAt})
 	}
 	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
-	s.newest = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })[:min(RecentKeep, len(heads))]
+	// Slice what CompactFunc kept, not heads' old length: past it CompactFunc left zeroed heads.
+	heads = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })
+	s.newest = heads[:min(RecentKeep, len(heads))]
 	if len(s.newest) < RecentKeep || time.Since(s.lastTrim) < s.trimEvery {
 		return head{}, false
 	}
