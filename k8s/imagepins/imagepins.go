@@ -37,3 +37,9 @@ func Read(file string) (map[string]string, error) {
 	}
 	return pins, nil
 }
+
+var digestRef = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+
+// ByDigest says whether ref names its image by a sha256 digest (with a tag or without): the one
+// form the rendered manifests may use for any image.
+func ByDigest(ref string) bool { return digestRef.MatchString(ref) }

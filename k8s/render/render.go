@@ -22,6 +22,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/tally-voting/tally/k8s/imagepins"
 )
 
 // Config is what a render needs besides the manifests.
@@ -124,7 +126,7 @@ func (c Config) pin(ref string) (string, error) {
 	if bareName.MatchString(ref) {
 		return c.Ref(ref)
 	}
-	if strings.Contains(ref, "@sha256:") {
+	if imagepins.ByDigest(ref) {
 		return ref, nil
 	}
 	last := ref[strings.LastIndex(ref, "/")+1:]

@@ -165,13 +165,11 @@ func eachImage(deployment *yaml.Node, f func(ref string) string) {
 	}
 }
 
-var digestRef = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
-
 // TagOnly lists the Deployment's image references that name no digest, other than NotProvided's.
 func TagOnly(deployment *yaml.Node) []string {
 	var refs []string
 	eachImage(deployment, func(ref string) string {
-		if !digestRef.MatchString(ref) && !strings.HasPrefix(ref, NotProvided("")) {
+		if !imagepins.ByDigest(ref) && !strings.HasPrefix(ref, NotProvided("")) {
 			refs = append(refs, ref)
 		}
 		return ref
