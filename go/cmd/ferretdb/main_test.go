@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// serve runs the server in this process on a free loopback port and returns its URL once it answers.
+func serve(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), addr, t.TempDir()) }()
+	t.Cleanup(func() {
+		stop()
+		<-stopped
+	})
+
+	url := "mongodb://" + addr + "/"
+	client := connect(t, url)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := client.Ping(ctx, nil)
+		if err == nil {
+			return url
+		}
+		select {
+		case err := <-stopped:
+			t.Fatalf("server stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not answering: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func connect(t *testing.T, url string) *mongo.Client {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Disconnect(context.Background()) })
+	return client
+}
+
+// TestWritersOfOneDatabaseAllFinish runs, through the server and at once on one database,
+// everything that takes the patched write lock (inserts in transactions, deletes and index builds
+// through ExecContext) beside reads, from two clients. Every operation must succeed and every
+// inserted document be there: a write path that took the lock twice, or a reader that waited for
+// it while holding what a writer needs, would hang here until the deadline.
+func TestWritersOfOneDatabaseAllFinish(t *testing.T) {
+	url := serve(t)
+	clients := []*mongo.Client{connect(t, url), connect(t, url)}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const writers, batches, perBatch = 8, 30, 10
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	do := func(name string, f func(db *mongo.Database) error, db *mongo.Database) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(db); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	for w := range writers {
+		db := clients[w%2].Database("tally")
+		do(fmt.Sprintf("writer %d", w), func(db *mongo.Database) error {
+			for b := range batches {
+				docs := make([]any, perBatch)
+				for i := range docs {
+					docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("w%d-b%d-%d", w, b, i)}, {Key: "n", Value: b}}
+				}
+				if _, err := db.Collection("logs").InsertMany(ctx, docs); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, db)
+	}
+	for w := range 2 {
+		db := clients[w].Database("tally")
+		do(fmt.Sprintf("trimmer %d", w), func(db *mongo.Database) error {
+			for b := range batches {
+				docs := make([]any, perBatch)
+				for i := range docs {
+					docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("t%d-b%d-%d", w, b, i)}, {Key: "n", Value: b}}
+				}
+				if _, err := db.Collection("recent").InsertMany(ctx, docs); err != nil {
+					return err
+				}
+				if _, err := db.Collection("recent").DeleteMany(ctx, bson.D{{Key: "n", Value: bson.D{{Key: "$lt", Value: b}}}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, db)
+		do(fmt.Sprintf("reader %d", w), func(db *mongo.Database) error {
+			for range batches {
+				cur, err := db.Collection("logs").Find(ctx, bson.D{})
+				if err != nil {
+					return err
+				}
+				var got []bson.M
+				if err := cur.All(ctx, &got); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, db)
+	}
+	do("index builder", func(db *mongo.Database) error {
+		for range 10 {
+			if _, err := db.Collection("other").Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}}); err != nil {
+				return err
+			}
+			if err := db.Collection("other").Indexes().DropAll(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, clients[0].Database("tally"))
+
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		t.Fatal(err)
+	}
+	n, err := clients[1].Database("tally").Collection("logs").CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*batches*perBatch {
+		t.Fatalf("logs holds %d documents, want %d", n, writers*batches*perBatch)
+	}
+}
