@@ -46,7 +46,7 @@ node -e '
     const now = Date.now();
     const logs = Array.from({ length: 200 }, (_, i) => ({ _id: `vote-${i}`, name: "Alux Nahual", album: "Album A", year: 1981, rank: 1 + (i % 10),
       route: i % 2 ? "grpc" : "wasm", accepted_at: new Date(now - i * 10), counted_at: new Date(now - i * 10 + 5) }));
-    await c.db("tally").collection("logs_recent").insertMany(logs);
+    await c.db("tally_recent").collection("logs_recent").insertMany(logs);
     await c.close();
   })();' "mongodb://127.0.0.1:$mongo_port/"
 

@@ -4,9 +4,10 @@
 // consumer last trimmed it (at most a second ago), never `logs`: the local MongoDB-wire server
 // (FerretDB v1) answers any sorted query by scanning the whole collection, which takes seconds
 // at 100k logs, while logs_recent stays a few hundred documents however many votes were cast.
+// logs_recent lives in a database of its own, tally_recent (go/internal/votelog says why).
 import { UnavailableError } from './errors.js';
 
-export const DATABASE = 'tally';
+export const RECENT_DATABASE = 'tally_recent';
 export const RECENT_COLLECTION = 'logs_recent';
 
 /**
@@ -26,7 +27,7 @@ export const RECENT_COLLECTION = 'logs_recent';
  * @returns {{ newest(limit: number): Promise<Log[]>, ping(): Promise<void> }}
  */
 export function logsReader(client) {
-  const db = client.db(DATABASE);
+  const db = client.db(RECENT_DATABASE);
   const recent = db.collection(RECENT_COLLECTION);
   return {
     /** The newest `limit` logs, newest first (by accept time, then vote id: a total order). */

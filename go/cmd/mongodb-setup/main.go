@@ -1,5 +1,5 @@
 // Command mongodb-setup forms MongoDB's replica set and keeps the users consumer (readWrite on
-// tally) and api (read on tally) with the passwords of their Secrets: the Kubernetes Job
+// tally and tally_recent) and api (read on both) with the passwords of their Secrets: the Kubernetes Job
 // mongodb-setup (k8s/manifests/mongodb.yaml). It waits for every member, initiates the set if it
 // is not yet, waits for a primary and creates or resets the users; run again, it changes nothing
 // but what differs. go/internal/mongosetup has the commands; README.md the settings.
@@ -20,6 +20,7 @@ import (
 	"github.com/tally-voting/tally/go/internal/envconf"
 	"github.com/tally-voting/tally/go/internal/mongosetup"
 	"github.com/tally-voting/tally/go/internal/service"
+	"github.com/tally-voting/tally/go/internal/votelog"
 )
 
 // Config is the setup's settings, from the environment. Passwords are read as they are (no
@@ -32,8 +33,8 @@ type Config struct {
 	LogLevel slog.Level
 }
 
-// database is where the users' roles apply: the consumer's and the API's data (docs/data.md).
-const database = "tally"
+// databases are where the users' roles apply: the consumer's and the API's data (docs/data.md).
+var databases = []string{votelog.Database, votelog.RecentDatabaseOf(votelog.Database)}
 
 func configFromEnv(getenv func(string) string) (Config, error) {
 	r := envconf.Reader{Get: getenv}
@@ -65,7 +66,11 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 			if pw == "" {
 				errs = append(errs, fmt.Errorf("%s is empty: USERS=true needs the %s user's password", u.env, u.name))
 			}
-			cfg.Setup.Users = append(cfg.Setup.Users, mongosetup.User{Name: u.name, Password: pw, Roles: []mongosetup.Role{{Role: u.role, DB: database}}})
+			user := mongosetup.User{Name: u.name, Password: pw}
+			for _, db := range databases {
+				user.Roles = append(user.Roles, mongosetup.Role{Role: u.role, DB: db})
+			}
+			cfg.Setup.Users = append(cfg.Setup.Users, user)
 		}
 	}
 	return cfg, errors.Join(append([]error{r.Err()}, errs...)...)

@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-voting/tally/go/internal/mongosetup"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -24,10 +27,12 @@ func TestSettings(t *testing.T) {
 	if len(cfg.Setup.Members) != 2 || cfg.Setup.ReplicaSet != "rs0" || len(cfg.Setup.Users) != 2 || cfg.RootPass != " pw with spaces " {
 		t.Errorf("config %+v", cfg)
 	}
-	if u := cfg.Setup.Users[0]; u.Name != "consumer" || u.Password != "c" || u.Roles[0].Role != "readWrite" || u.Roles[0].DB != "tally" {
+	consumer := []mongosetup.Role{{Role: "readWrite", DB: "tally"}, {Role: "readWrite", DB: "tally_recent"}}
+	if u := cfg.Setup.Users[0]; u.Name != "consumer" || u.Password != "c" || !slices.Equal(u.Roles, consumer) {
 		t.Errorf("consumer %+v", u)
 	}
-	if u := cfg.Setup.Users[1]; u.Name != "api" || u.Password != "a" || u.Roles[0].Role != "read" || u.Roles[0].DB != "tally" {
+	api := []mongosetup.Role{{Role: "read", DB: "tally"}, {Role: "read", DB: "tally_recent"}}
+	if u := cfg.Setup.Users[1]; u.Name != "api" || u.Password != "a" || !slices.Equal(u.Roles, api) {
 		t.Errorf("api %+v", u)
 	}
 	_, err = configFromEnv(env(map[string]string{"USERS": "true", "ROOT_USER": "root", "CONSUMER_PASSWORD": "c"}))

@@ -1,9 +1,14 @@
-// Package votelog stores one log document per counted vote in MongoDB (database "tally") and
-// answers "what are the newest N logs" quickly however large the log grows.
+// Package votelog stores one log document per counted vote in MongoDB and answers "what are the
+// newest N logs" quickly however large the log grows.
 //
 // Two collections, both keyed by vote id so that writing a vote twice is a no-op:
-//   - logs: every vote, forever.
-//   - logs_recent: only the newest few hundred, trimmed by the writers.
+//   - tally.logs: every vote, forever.
+//   - tally_recent.logs_recent: only the newest few hundred, trimmed by the writers. It has a
+//     database of its own because the local MongoDB-wire server (FerretDB v1 on SQLite) keeps
+//     each database in one SQLite file with one writer at a time: in the same database, its
+//     writes and trims held the lock that the batches' inserts into logs waited for, and they
+//     were the largest part of the insert's tail under steady load (docs/performance.md, "Fifth
+//     round"). On MongoDB the split changes nothing but the name.
 //
 // The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
 // but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
@@ -27,12 +32,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
-// Names shared with the Node API and docs/data.md.
+// Names shared with the Node API, mongodb-setup's roles and docs/data.md.
 const (
 	Database         = "tally"
 	LogsCollection   = "logs"
 	RecentCollection = "logs_recent"
 )
+
+// RecentDatabaseOf names the database of logs_recent for the logs' database: tally_recent for
+// tally.
+func RecentDatabaseOf(database string) string { return database + "_recent" }
 
 // RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
 // A Store writes logs_recent in the background, after Insert has written logs (see writeRecent),
@@ -106,7 +115,8 @@ type insertCall struct {
 	done   chan struct{}
 }
 
-// New returns a Store over db (normally client.Database(Database)).
+// New returns a Store over db (normally client.Database(Database)), with logs_recent in the
+// database RecentDatabaseOf(db's name).
 //
 // Its writes wait for a majority of the replica set, journaled, and its reads see only what a
 // majority holds, whatever the connection string says: a log decides for good which record of
@@ -120,7 +130,8 @@ func New(db *mongo.Database) *Store {
 	opts := options.Collection().
 		SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: &journaled}).
 		SetReadConcern(readconcern.Majority())
-	return &Store{logs: db.Collection(LogsCollection, opts), recent: db.Collection(RecentCollection, opts),
+	recent := db.Client().Database(RecentDatabaseOf(db.Name()))
+	return &Store{logs: db.Collection(LogsCollection, opts), recent: recent.Collection(RecentCollection, opts),
 		trimEvery: TrimInterval, recentEvery: RecentInterval}
 }
 

@@ -31,6 +31,11 @@ func openStore(tb testing.TB) (*Store, *mongo.Database) {
 	return New(db), db
 }
 
+// recentDB is where a Store over db keeps logs_recent.
+func recentDB(db *mongo.Database) *mongo.Database {
+	return db.Client().Database(RecentDatabaseOf(db.Name()))
+}
+
 var epoch = time.Date(2026, time.November, 1, 12, 0, 0, 0, time.UTC)
 
 func makeLogs(from, n int) []Log {
@@ -98,7 +103,7 @@ func TestInsertIsIdempotent(t *testing.T) {
 		t.Fatalf("%s holds %d logs, want 35", LogsCollection, n)
 	}
 	store.background.Wait() // logs_recent is written in the background
-	if n := count(t, db, RecentCollection); n != 35 {
+	if n := count(t, recentDB(db), RecentCollection); n != 35 {
 		t.Fatalf("%s holds %d logs, want 35", RecentCollection, n)
 	}
 }
@@ -113,7 +118,7 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 		t.Fatalf("insert: %v", err)
 	}
 	store.background.Wait()
-	if _, err := db.Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
+	if _, err := recentDB(db).Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
 		t.Fatal(err)
 	}
 	again := first
@@ -133,13 +138,13 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 		t.Fatalf("own = %v, want %v", own, want)
 	}
 	store.background.Wait()
-	for _, coll := range []string{LogsCollection, RecentCollection} {
+	for _, coll := range []*mongo.Collection{db.Collection(LogsCollection), recentDB(db).Collection(RecentCollection)} {
 		var got Log
-		if err := db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: first.VoteID}}).Decode(&got); err != nil {
-			t.Fatalf("%s: %v", coll, err)
+		if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: first.VoteID}}).Decode(&got); err != nil {
+			t.Fatalf("%s: %v", coll.Name(), err)
 		}
 		if got.Route != first.Route || !got.AcceptedAt.Equal(first.AcceptedAt) || got.Offset != first.Offset {
-			t.Errorf("%s holds %+v, want the first log %+v", coll, got, first)
+			t.Errorf("%s holds %+v, want the first log %+v", coll.Name(), got, first)
 		}
 	}
 	newest, err := store.Newest(ctx, 20)
@@ -216,7 +221,7 @@ func TestNewestAcrossTrims(t *testing.T) {
 	if n := count(t, db, LogsCollection); n != total {
 		t.Fatalf("%s holds %d logs, want %d", LogsCollection, n, total)
 	}
-	if n := count(t, db, RecentCollection); n != RecentKeep {
+	if n := count(t, recentDB(db), RecentCollection); n != RecentKeep {
 		t.Fatalf("%s holds %d logs, want it trimmed to %d", RecentCollection, n, RecentKeep)
 	}
 	got, err := store.Newest(ctx, 20)
@@ -290,7 +295,7 @@ func TestTrimWithOneAcceptTime(t *testing.T) {
 		}
 		store.background.Wait()
 	}
-	if n := count(t, db, RecentCollection); n != RecentKeep {
+	if n := count(t, recentDB(db), RecentCollection); n != RecentKeep {
 		t.Fatalf("%s holds %d logs after the last trim, want %d", RecentCollection, n, RecentKeep)
 	}
 	got, err := store.Newest(ctx, 1)

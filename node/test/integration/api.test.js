@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 
 import { buildApp } from '../../src/app.js';
-import { DATABASE, RECENT_COLLECTION } from '../../src/logs.js';
+import { RECENT_COLLECTION, RECENT_DATABASE } from '../../src/logs.js';
 import { BY_BAND, TOTAL, bandAlbums } from '../../src/redis-keys.js';
 import { resultsReader } from '../../src/results.js';
 import { openStores } from '../../src/stores.js';
@@ -20,7 +20,8 @@ for (const name of ['MONGO_URL', 'REDIS_URL']) {
 
 const mongo = new MongoClient(process.env.MONGO_URL);
 const redis = new Redis(process.env.REDIS_URL);
-const db = mongo.db(DATABASE);
+const db = mongo.db('tally');
+const recent = mongo.db(RECENT_DATABASE).collection(RECENT_COLLECTION);
 let stores, app, base;
 
 const start = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -47,13 +48,13 @@ async function get(path) {
 }
 
 before(async () => {
-  await db.collection(RECENT_COLLECTION).deleteMany({});
+  await recent.deleteMany({});
   await db.collection('logs').deleteMany({});
   await redis.flushall();
   // 150 logs in logs_recent; two of them accepted in the same millisecond, ordered by vote id.
   const docs = Array.from({ length: 150 }, (_, i) => doc(i));
   docs.push(doc(149, 'vote-0149-b'));
-  await db.collection(RECENT_COLLECTION).insertMany(docs);
+  await recent.insertMany(docs);
   // The newest-N query reads logs_recent only (docs/data.md): a log only in logs is not shown.
   await db.collection('logs').insertMany([...docs, doc(500, 'only-in-logs')]);
 
@@ -141,7 +142,7 @@ test('GET /api/stream pushes a new log and new counts as the consumer writes the
   assert.equal(first[0].id, 'vote-0149-b');
   await events.until('results', (r) => r.total === 151);
 
-  await db.collection(RECENT_COLLECTION).insertOne(doc(200));
+  await recent.insertOne(doc(200));
   await redis.multi().incr(TOTAL).hincrby(BY_BAND, 'Alux Nahual', 1).hincrby(bandAlbums('Alux Nahual'), 'Conquista', 1).exec();
 
   const logs = await events.until('logs', (l) => l[0].id === 'vote-0200');

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 
 import { buildApp } from '../../src/app.js';
-import { DATABASE, RECENT_COLLECTION } from '../../src/logs.js';
+import { RECENT_COLLECTION, RECENT_DATABASE } from '../../src/logs.js';
 import { TOTAL } from '../../src/redis-keys.js';
 import { openStores } from '../../src/stores.js';
 import { eventReader } from '../helper.js';
@@ -42,7 +42,7 @@ before(async () => {
   const redisUrl = `redis://127.0.0.1:${redisProc.port}`;
 
   const mongo = new MongoClient(mongoUrl);
-  await mongo.db(DATABASE).collection(RECENT_COLLECTION).insertOne({
+  await mongo.db(RECENT_DATABASE).collection(RECENT_COLLECTION).insertOne({
     _id: 'vote-1', name: 'Alux Nahual', album: 'Conquista', year: 1982, rank: 1, route: 'grpc',
     accepted_at: new Date(), counted_at: new Date(), partition: 0, offset: 0,
   });
