@@ -272,7 +272,7 @@ func (c *clients) pipelineStep(ctx context.Context, cfg *config, routes []route,
 	for {
 		n, err := c.total(ctx)
 		if err != nil {
-			poll.stop()
+			poll.stop(ctx)
 			return nil, err
 		}
 		step.Uncounted = accepted - (n - total0)
@@ -282,7 +282,8 @@ func (c *clients) pipelineStep(ctx context.Context, cfg *config, routes []route,
 		time.Sleep(20 * time.Millisecond)
 	}
 	step.SettleS = round2(time.Since(ended).Seconds())
-	samples := poll.stop()
+	samples := poll.stop(ctx)
+	gaveUp := time.Now()
 	after, err := scrapeAll(ctx, bases)
 	if err != nil {
 		return nil, err
@@ -302,7 +303,7 @@ func (c *clients) pipelineStep(ctx context.Context, cfg *config, routes []route,
 		return nil, err
 	}
 	for i, r := range routes {
-		step.Routes = append(step.Routes, routeLatencies(r.Name, results[i], logs, samples, time.Now()))
+		step.Routes = append(step.Routes, routeLatencies(r.Name, results[i], logs, samples, gaveUp))
 	}
 	return step, nil
 }
@@ -410,6 +411,7 @@ func firstAtOrPast(samples []watermarkSample, offset int64) (time.Time, bool) {
 type watermarkPoll struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
+	read    func(context.Context) // one poll: records the watermarks that moved
 	samples map[int][]watermarkSample
 }
 
@@ -422,25 +424,29 @@ func startWatermarkPoll(ctx context.Context, rdb *redis.Client, interval time.Du
 	for p := range keys {
 		keys[p] = counts.AppliedKey(p)
 	}
+	w.read = func(ctx context.Context) {
+		vals, err := rdb.MGet(ctx, keys...).Result()
+		at := time.Now()
+		if err != nil {
+			return
+		}
+		for p, v := range vals {
+			s, _ := v.(string)
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				continue
+			}
+			if ss := w.samples[p]; len(ss) == 0 || ss[len(ss)-1].watermark < n {
+				w.samples[p] = append(ss, watermarkSample{at, n})
+			}
+		}
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			vals, err := rdb.MGet(ctx, keys...).Result()
-			at := time.Now()
-			if err == nil {
-				for p, v := range vals {
-					s, _ := v.(string)
-					n, err := strconv.ParseInt(s, 10, 64)
-					if err != nil {
-						continue
-					}
-					if ss := w.samples[p]; len(ss) == 0 || ss[len(ss)-1].watermark < n {
-						w.samples[p] = append(ss, watermarkSample{at, n})
-					}
-				}
-			}
+			w.read(ctx)
 			select {
 			case <-ctx.Done():
 				return
@@ -451,9 +457,13 @@ func startWatermarkPoll(ctx context.Context, rdb *redis.Client, interval time.Du
 	return w
 }
 
-func (w *watermarkPoll) stop() map[int][]watermarkSample {
+// stop ends the polling with one last read, so that what the counts held when the caller stopped
+// waiting is seen (a poll cut off by the cancel, or due after it, would leave the last batches
+// unseen and charged as not counted).
+func (w *watermarkPoll) stop(ctx context.Context) map[int][]watermarkSample {
 	w.cancel()
 	<-w.done
+	w.read(ctx)
 	return w.samples
 }
 
