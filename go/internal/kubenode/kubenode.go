@@ -64,6 +64,11 @@ type Config struct {
 	Registries []string
 	// Log receives every process's output.
 	Log io.Writer
+	// Kubectl reaches the cluster (kubecluster.Cluster.Kubectl): the kubelet counts as ready
+	// only once its Node object exists, so that what starts after it finds the node. kube-router
+	// looks its node up once, at start, and exits if it is not there yet: the kubelet's healthz
+	// answers before it registers, and one run lost that race by 17 ms.
+	Kubectl Kubectl
 	// Firewall, when set, is kube-router's binary (tools/kube/kube-router.sh): it runs only as
 	// the node's NetworkPolicy enforcer (no routing, no service proxy, no CNI config), writing
 	// iptables rules and ipsets of the test's network namespace only. Without it the node, like
@@ -86,6 +91,9 @@ type Node struct {
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if os.Getenv(insideEnv) != "1" {
 		return nil, errors.New("kubenode.Start runs only inside the namespaces of kubenode.Main (TestMain)")
+	}
+	if cfg.Kubectl == nil {
+		return nil, errors.New("kubenode.Config.Kubectl is required")
 	}
 	n := &Node{cfg: cfg}
 	if err := n.fakeKernelDefaults(); err != nil {
@@ -120,7 +128,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				"--kubeconfig=" + cfg.Kubeconfig, "--root-dir=" + filepath.Join(cfg.Dir, "kubelet"),
 				"--cert-dir=" + filepath.Join(cfg.Dir, "kubelet-pki"),
 				"--hostname-override=" + Name, "--node-ip=" + NodeIP, "--v=1"},
-			Ready: func(ctx context.Context) error { return stack.HTTPOK(ctx, "http://127.0.0.1:10248/healthz") },
+			Ready: func(ctx context.Context) error {
+				if err := stack.HTTPOK(ctx, "http://127.0.0.1:10248/healthz"); err != nil {
+					return err
+				}
+				if _, err := cfg.Kubectl(ctx, "", "get", "node", Name); err != nil {
+					return fmt.Errorf("node %s not registered yet: %w", Name, err)
+				}
+				return nil
+			},
 		},
 		{
 			Name:  "kube-proxy",

@@ -132,6 +132,11 @@ func TestNetworkPolicies(t *testing.T) {
 		if okA && !okR {
 			break
 		}
+		select {
+		case err := <-e.node.Exited():
+			t.Fatalf("a node process exited: %v", err)
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 2 minutes, %s: %s; %s: %s (want connected, then refused)", first, whyA, firstRefused, whyR)
 		}

@@ -64,6 +64,7 @@ func start(t *testing.T, ctx context.Context, firewall string) *env {
 		Bin:          filepath.Dir(runfile.Path(t, "KUBELET")),
 		Dir:          e.mkdir("node"),
 		Kubeconfig:   e.cluster.Kubeconfig,
+		Kubectl:      e.cluster.Kubectl,
 		SandboxImage: nodeImages["pause"],
 		Registries:   []string{kubenode.Registry},
 		Log:          logs,
