@@ -57,6 +57,7 @@ func TestPodRunsAsProcess(t *testing.T) {
 		Bin:          filepath.Dir(runfile.Path(t, "KUBELET")),
 		Dir:          mkdir(t, dir, "node"),
 		Kubeconfig:   cluster.Kubeconfig,
+		Kubectl:      cluster.Kubectl,
 		SandboxImage: nodeImages["pause"],
 		Registries:   []string{Registry},
 		Log:          logs,
