@@ -92,11 +92,7 @@ func TestWritersOfOneDatabaseAllFinish(t *testing.T) {
 		db := clients[w%2].Database("tally")
 		do(fmt.Sprintf("writer %d", w), func(db *mongo.Database) error {
 			for b := range batches {
-				docs := make([]any, perBatch)
-				for i := range docs {
-					docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("w%d-b%d-%d", w, b, i)}, {Key: "n", Value: b}}
-				}
-				if _, err := db.Collection("logs").InsertMany(ctx, docs); err != nil {
+				if _, err := db.Collection("logs").InsertMany(ctx, batch(fmt.Sprintf("w%d", w), b, perBatch)); err != nil {
 					return err
 				}
 			}
@@ -107,11 +103,7 @@ func TestWritersOfOneDatabaseAllFinish(t *testing.T) {
 		db := clients[w].Database("tally")
 		do(fmt.Sprintf("trimmer %d", w), func(db *mongo.Database) error {
 			for b := range batches {
-				docs := make([]any, perBatch)
-				for i := range docs {
-					docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("t%d-b%d-%d", w, b, i)}, {Key: "n", Value: b}}
-				}
-				if _, err := db.Collection("recent").InsertMany(ctx, docs); err != nil {
+				if _, err := db.Collection("recent").InsertMany(ctx, batch(fmt.Sprintf("t%d", w), b, perBatch)); err != nil {
 					return err
 				}
 				if _, err := db.Collection("recent").DeleteMany(ctx, bson.D{{Key: "n", Value: bson.D{{Key: "$lt", Value: b}}}}); err != nil {
@@ -162,4 +154,13 @@ func TestWritersOfOneDatabaseAllFinish(t *testing.T) {
 	if n != writers*batches*perBatch {
 		t.Fatalf("logs holds %d documents, want %d", n, writers*batches*perBatch)
 	}
+}
+
+// batch is n documents of batch number b, with ids unique to the writer.
+func batch(writer string, b, n int) []any {
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("%s-b%d-%d", writer, b, i)}, {Key: "n", Value: b}}
+	}
+	return docs
 }
