@@ -2,8 +2,10 @@ package votelog
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -354,5 +356,30 @@ func BenchmarkNewest20At100k(b *testing.B) {
 		if err != nil || len(logs) != 20 || logs[0].VoteID != fmt.Sprintf("vote-%07d", total-1) {
 			b.Fatalf("newest: %d logs, err %v", len(logs), err)
 		}
+	}
+}
+
+// The names the consumer writes to are the ones the API reads (proto/mongo_names.json).
+func TestNamesFollowTheContract(t *testing.T) {
+	// In the test's runfiles under Bazel, relative to this package under go test.
+	path := "../../../proto/mongo_names.json"
+	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
+		path = filepath.Join(dir, "_main", "proto", "mongo_names.json")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the names: %v", err)
+	}
+	type place struct{ Database, Collection string }
+	var names struct{ Logs, Recent place }
+	if err := json.Unmarshal(data, &names); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	got := struct{ Logs, Recent place }{
+		place{Database, LogsCollection},
+		place{RecentDatabaseOf(Database), RecentCollection},
+	}
+	if got != names {
+		t.Errorf("votelog writes to %+v, proto/mongo_names.json says %+v", got, names)
 	}
 }
