@@ -3,13 +3,14 @@ package counts
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // contract is proto/redis_keys.json.
@@ -31,13 +32,7 @@ type contract struct {
 
 func loadContract(t *testing.T) contract {
 	t.Helper()
-	// In the test's runfiles under Bazel (run by stack exec, from the runfiles root), relative to
-	// this package under go test.
-	path := "../../../proto/redis_keys.json"
-	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
-		path = filepath.Join(dir, "_main", "proto", "redis_keys.json")
-	}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(runfile.Repo(t, "proto/redis_keys.json"))
 	if err != nil {
 		t.Fatalf("read the key contract: %v", err)
 	}

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/tally-voting/tally/go/test/runfile"
 	votev1 "github.com/tally-voting/tally/proto/vote/v1"
 )
 
@@ -127,7 +127,7 @@ func TestDeadLetterKeepsTheRecordAndSaysWhy(t *testing.T) {
 // The fixture both producers' tests read: the Wasm producer must write these exact bytes, to
 // the same partition, so this test pins what the Go side writes.
 func TestEncodeMatchesSharedFixture(t *testing.T) {
-	data, err := os.ReadFile(fixturePath())
+	data, err := os.ReadFile(runfile.Repo(t, "proto/testdata/vote_record.json"))
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
 	}
@@ -181,12 +181,4 @@ func TestEncodeMatchesSharedFixture(t *testing.T) {
 	if got := (&kafka.Murmur2Balancer{}).Balance(m, partitions...); got != f.Partition {
 		t.Errorf("partition = %d, fixture has %d", got, f.Partition)
 	}
-}
-
-// fixturePath works under go test (from this package) and under Bazel (the file is in data).
-func fixturePath() string {
-	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
-		return filepath.Join(dir, "_main", "proto", "testdata", "vote_record.json")
-	}
-	return filepath.Join("..", "..", "..", "proto", "testdata", "vote_record.json")
 }

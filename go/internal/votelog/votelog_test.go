@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // openStore connects to the MongoDB-wire server the stack harness started and returns a Store
@@ -361,11 +362,7 @@ func BenchmarkNewest20At100k(b *testing.B) {
 
 // The names the consumer writes to are the ones the API reads (proto/mongo_names.json).
 func TestNamesFollowTheContract(t *testing.T) {
-	// In the test's runfiles under Bazel, relative to this package under go test.
-	path := "../../../proto/mongo_names.json"
-	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
-		path = filepath.Join(dir, "_main", "proto", "mongo_names.json")
-	}
+	path := runfile.Repo(t, "proto/mongo_names.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read the names: %v", err)

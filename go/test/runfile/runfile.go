@@ -1,4 +1,4 @@
-// Package runfile finds a test's data files in its Bazel runfiles.
+// Package runfile finds a test's data files: in its Bazel runfiles, or in the checkout under go test.
 package runfile
 
 import (
@@ -17,4 +17,28 @@ func Path(t testing.TB, env string) string {
 		t.Fatalf("$%s is not set (run under bazel test)", env)
 	}
 	return filepath.Join(os.Getenv("TEST_SRCDIR"), p)
+}
+
+// Repo returns the path of the repository file rel (workspace-relative, such as
+// "proto/redis_keys.json"): in the test's runfiles under Bazel (the test's rule lists it in data),
+// else in the checkout that holds the working directory, so that go test finds it too.
+func Repo(t testing.TB, rel string) string {
+	t.Helper()
+	if dir := os.Getenv("TEST_SRCDIR"); dir != "" {
+		return filepath.Join(dir, "_main", rel)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "MODULE.bazel")); err == nil {
+			return filepath.Join(dir, rel)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("%s: no checkout above the working directory (run under bazel test or go test)", rel)
+		}
+		dir = parent
+	}
 }
