@@ -672,7 +672,8 @@ func (c *clients) insertMany(ctx context.Context, coll *mongo.Collection, n, wri
 }
 
 // votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs; logs_recent and
-// its trim follow in the background, in a database of their own) in batches of batch logs from writers goroutines.
+// its trim follow in the background, in a database of their own) in batches of batch logs from
+// writers goroutines.
 func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate {
 	db := c.mongo.Database("bench_votelog")
 	defer db.Drop(context.Background())

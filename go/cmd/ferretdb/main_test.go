@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,42 +14,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// serve runs the server in this process on a free loopback port and returns its URL once it answers.
-func serve(t *testing.T) string {
+// serverURL is the MongoDB-wire server that the stack harness started from this folder's binary
+// (//go/cmd/ferretdb:ferretdb_stack_test).
+func serverURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	url := os.Getenv("MONGO_URL")
+	if url == "" {
+		t.Fatal("MONGO_URL is not set: run this test through its stack_test target")
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-
-	ctx, stop := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), addr, t.TempDir()) }()
-	t.Cleanup(func() {
-		stop()
-		<-stopped
-	})
-
-	url := "mongodb://" + addr + "/"
-	client := connect(t, url)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := client.Ping(ctx, nil)
-		if err == nil {
-			return url
-		}
-		select {
-		case err := <-stopped:
-			t.Fatalf("server stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not answering: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return url
 }
 
 func connect(t *testing.T, url string) *mongo.Client {
@@ -70,7 +41,7 @@ func connect(t *testing.T, url string) *mongo.Client {
 // inserted document be there: a write path that took the lock twice, or a reader that waited for
 // it while holding what a writer needs, would hang here until the deadline.
 func TestWritersOfOneDatabaseAllFinish(t *testing.T) {
-	url := serve(t)
+	url := serverURL(t)
 	clients := []*mongo.Client{connect(t, url), connect(t, url)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
