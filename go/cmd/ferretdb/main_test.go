@@ -135,3 +135,45 @@ func batch(writer string, b, n int) []any {
 	}
 	return docs
 }
+
+// TestCappedCollectionKeepsItsMax: a capped collection created with max holds only its newest
+// max documents after every insert, as on MongoDB (capped_max_documents.patch; unpatched, it
+// grew without end).
+func TestCappedCollectionKeepsItsMax(t *testing.T) {
+	db := connect(t, serverURL(t)).Database("capped")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const max = 10
+	err := db.CreateCollection(ctx, "newest", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20).SetMaxDocuments(max))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := db.Collection("newest")
+	for b := range 4 {
+		if _, err := coll.InsertMany(ctx, batch("c", b, 7)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != min(max, int64(7*(b+1))) {
+			t.Fatalf("after %d documents: %d held (%v), want %d", 7*(b+1), n, err, min(max, 7*(b+1)))
+		}
+	}
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &held); err != nil {
+		t.Fatal(err)
+	}
+	// The last 10 of 28: batch 2's last three (c-b2-4..6), then all of batch 3, in insertion order.
+	want := []string{"c-b2-4", "c-b2-5", "c-b2-6", "c-b3-0", "c-b3-1", "c-b3-2", "c-b3-3", "c-b3-4", "c-b3-5", "c-b3-6"}
+	var got []string
+	for _, d := range held {
+		got = append(got, d.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("held %v, want %v", got, want)
+	}
+}
