@@ -49,10 +49,11 @@ func RecentDatabaseOf(database string) string { return database + "_recent" }
 // logs_recent is a capped collection of RecentCap documents (and at most recentCapBytes): the
 // server drops the oldest inserted as new ones come. A Store writes there in the background,
 // after Insert has written logs (see writeRecent), at most RecentKeep logs per RecentInterval,
-// its newest. So a log leaves logs_recent only after RecentCap newer inserts: at the most every
-// Store can write (5 consumer replicas, the HPA's limit), a second of writes, in which the
-// newest RecentKeep are written again and again. Only a consumer replaying an old backlog while
-// no new votes come could push the newest out; then Newest shows the newest it holds.
+// its newest. A log leaves logs_recent after RecentCap later inserts. A Store writes only the
+// logs that can be among the newest RecentKeep (see putRecent); those of records a consumer
+// replays are older, and are not written. So while a log is among the newest RecentKeep, the
+// inserts after it are logs newer than it, or among the few between it and the RecentKeep-th:
+// far fewer than RecentCap.
 //
 // Before, each Store deleted from logs_recent what fell below its own newest RecentKeep, once a
 // second. The MongoDB-wire server here answers such a delete by reading and decoding the whole
@@ -104,6 +105,10 @@ type Store struct {
 	lastRecent    time.Time
 	recentChecked time.Time      // when writeRecent last found logs_recent capped
 	background    sync.WaitGroup // the running writeRecent, if any
+	// newest are the newest RecentKeep logs known to be in logs_recent, newest first: those it
+	// held at the last check, and those this Store wrote since. A log older than the last of
+	// them cannot be among the newest RecentKeep, so it is not written (see putRecent).
+	newest []head
 
 	// Concurrent Inserts share their writes (see Insert): queue holds the calls waiting for the
 	// next write, writing says a writer goroutine is running.
@@ -365,23 +370,58 @@ func (s *Store) writeRecent() {
 	}
 }
 
-// putRecent inserts logs into logs_recent, after checking, at most once per recentCheckInterval,
-// that it is the capped collection it must be.
+// putRecent inserts into logs_recent those of logs that can be among its newest RecentKeep.
+// At most once per recentCheckInterval it first checks that logs_recent is the capped collection
+// it must be, and reads which logs are its newest.
+//
+// Skipping the older logs is what keeps the newest in a capped collection. A consumer replays the
+// records after its last commit when it restarts, when Kafka comes back, or when partitions move
+// to it; their logs are old, and written again they would be the newest inserts, so enough of
+// them would push the newest logs out (the cap drops by insertion order, not by age).
 func (s *Store) putRecent(ctx context.Context, logs []Log) error {
 	if time.Since(s.recentChecked) >= recentCheckInterval {
 		if err := s.ensureRecentCapped(ctx); err != nil {
 			return err
 		}
+		held, err := s.Newest(ctx, RecentKeep)
+		if err != nil {
+			return err
+		}
+		s.newest = nil
+		s.noteNewest(held)
 		s.recentChecked = time.Now()
 	}
-	docs := make([]any, len(logs))
-	for i := range logs {
-		docs[i] = logs[i]
+	var docs []any
+	for _, l := range logs {
+		if len(s.newest) < RecentKeep || newestFirst(l.AcceptedAt, l.VoteID, s.newest[RecentKeep-1].AcceptedAt, s.newest[RecentKeep-1].VoteID) < 0 {
+			docs = append(docs, l)
+		}
+	}
+	if len(docs) == 0 {
+		return nil
 	}
 	if _, err := insertIgnoringDuplicates(ctx, s.recent, docs); err != nil {
 		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
 	}
+	s.noteNewest(logs)
 	return nil
+}
+
+// noteNewest adds logs to the newest known to be in logs_recent, keeping RecentKeep.
+func (s *Store) noteNewest(logs []Log) {
+	heads := slices.Clone(s.newest)
+	for _, l := range logs {
+		heads = append(heads, head{VoteID: l.VoteID, AcceptedAt: l.AcceptedAt})
+	}
+	slices.SortFunc(heads, func(a, b head) int { return newestFirst(a.AcceptedAt, a.VoteID, b.AcceptedAt, b.VoteID) })
+	// Slice what CompactFunc kept, not heads' old length: past it CompactFunc left zeroed heads.
+	heads = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })
+	s.newest = heads[:min(RecentKeep, len(heads))]
+}
+
+type head struct {
+	VoteID     string
+	AcceptedAt time.Time
 }
 
 // ensureRecentCapped makes logs_recent a capped collection of RecentCap documents if it is not

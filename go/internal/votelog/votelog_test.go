@@ -268,6 +268,36 @@ func TestRecentIsCappedByTheServer(t *testing.T) {
 	}
 }
 
+// Records replayed after the newest were written (a consumer restarted, Kafka back, partitions
+// moved) are old: their logs must not push the newest out of the capped logs_recent, whether the
+// Store that replays them is new or the one that wrote the newest.
+func TestReplayedLogsKeepTheNewest(t *testing.T) {
+	a, db := openStore(t)
+	b := New(db) // a consumer started after a wrote the newest
+	a.recentEvery, b.recentEvery = 0, 0
+	ctx := context.Background()
+	const newest = 1100
+	if _, err := a.Insert(ctx, makeLogs(newest, RecentKeep)); err != nil {
+		t.Fatal(err)
+	}
+	a.background.Wait()
+	for from := 0; from < newest; from += RecentKeep {
+		for _, s := range []*Store{b, a} {
+			if _, err := s.Insert(ctx, makeLogs(from, RecentKeep)); err != nil {
+				t.Fatal(err)
+			}
+			s.background.Wait()
+		}
+	}
+	got, err := a.Newest(ctx, RecentKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != "vote-0001100" {
+		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to vote-0001100", len(got), got[0].VoteID, got[len(got)-1].VoteID)
+	}
+}
+
 // A logs_recent that is not capped (an older version's, which trimmed it itself) is dropped and
 // made again, capped, by the first write.
 func TestUncappedRecentIsMadeAgainCapped(t *testing.T) {
