@@ -671,9 +671,9 @@ func (c *clients) insertMany(ctx context.Context, coll *mongo.Collection, n, wri
 		fmt.Sprintf("MongoDB-wire server: insertMany of %d vote logs (unordered), %d writer(s), %s", batch, writers, where), "docs", n, err.d, err.err)
 }
 
-// votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs; logs_recent
-// follows in the background, in a database of its own) in batches of batch logs from writers
-// goroutines.
+// votelogInsert is the consumer's MongoDB step alone: votelog.Store.Insert (logs; logs_recent and
+// its trim follow in the background, in a database of their own) in batches of batch logs from
+// writers goroutines.
 func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate {
 	db := c.mongo.Database("bench_votelog")
 	defer db.Drop(context.Background())
@@ -685,7 +685,7 @@ func (c *clients) votelogInsert(ctx context.Context, n, writers, batch int) rate
 		return err
 	})
 	return newRate(fmt.Sprintf("mongo votelog.Insert ×%d, %d", writers, batch),
-		fmt.Sprintf("the consumer's MongoDB step alone: votelog.Store.Insert of %d logs (logs; logs_recent follows in the background), %d writers", batch, writers), "logs", n, err.d, err.err)
+		fmt.Sprintf("the consumer's MongoDB step alone: votelog.Store.Insert of %d logs (logs; logs_recent and its trim follow in the background), %d writers", batch, writers), "logs", n, err.d, err.err)
 }
 
 // consumerBatchSize is the consumer's BATCH_SIZE: as given in env, or its default.

@@ -3,13 +3,12 @@
 //
 // Two collections, both keyed by vote id so that writing a vote twice is a no-op:
 //   - tally.logs: every vote, forever.
-//   - tally_recent.logs_recent: only the newest, a capped collection of RecentCap documents that
-//     the server keeps at that size, so no writer deletes from it. It has a database of its own
-//     because the local MongoDB-wire server (FerretDB v1 on SQLite) keeps each database in one
-//     SQLite file with one writer at a time: in the same database, its writes held the lock
-//     that the batches' inserts into logs waited for, and they were the largest part of the
-//     insert's tail under steady load (docs/performance.md, "Fifth round"). On MongoDB the
-//     split changes nothing but the name.
+//   - tally_recent.logs_recent: only the newest few hundred, trimmed by the writers. It has a
+//     database of its own because the local MongoDB-wire server (FerretDB v1 on SQLite) keeps
+//     each database in one SQLite file with one writer at a time: in the same database, its
+//     writes and trims held the lock that the batches' inserts into logs waited for, and they
+//     were the largest part of the insert's tail under steady load (docs/performance.md, "Fifth
+//     round"). On MongoDB the split changes nothing but the name.
 //
 // The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
 // but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
@@ -45,37 +44,27 @@ const (
 func RecentDatabaseOf(database string) string { return database + "_recent" }
 
 // RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
+// A Store writes logs_recent in the background, after Insert has written logs (see writeRecent),
+// and trims it at most once per TrimInterval: it deletes what is older than the RecentKeep-th
+// newest log the Store itself put there, which needs no read (every log older than that has
+// RecentKeep newer ones in logs_recent, so it is not among the newest). With several Stores
+// (consumer replicas) each trims below its own bound. Between trims logs_recent grows by what
+// was written meanwhile (at most RecentKeep documents a write).
 //
-// logs_recent is a capped collection of RecentCap documents (and at most recentCapBytes): the
-// server drops the oldest inserted as new ones come. A Store writes there in the background,
-// after Insert has written logs (see writeRecent), at most RecentKeep logs per RecentInterval,
-// its newest. A log leaves logs_recent after RecentCap later inserts. A Store writes only the
-// logs that can be among the newest RecentKeep (see putRecent); those of records a consumer
-// replays are older, and are not written. So while a log is among the newest RecentKeep, the
-// inserts after it are logs newer than it, or among the few between it and the RecentKeep-th:
-// far fewer than RecentCap.
-//
-// Before, each Store deleted from logs_recent what fell below its own newest RecentKeep, once a
-// second. The MongoDB-wire server here answers such a delete by reading and decoding the whole
-// collection; with a cap it deletes by record id in the insert's transaction and decodes
-// nothing (docs/performance.md, "Sixth round").
+// Trimming inside the write, as before, made one write a second per consumer wait for the read
+// and the delete of everything written in that second, and writing logs_recent inside Insert
+// made every batch wait for a second write: on the MongoDB-wire server here those were the
+// accept-to-counted tail under steady load (docs/performance.md).
 const (
-	RecentKeep     = 100
-	RecentCap      = 1000
-	recentCapBytes = 4 << 20 // far more than RecentCap logs take: the documents, not the bytes, cap it
+	RecentKeep   = 100
+	TrimInterval = time.Second
 )
 
 // RecentInterval is the least time between two writes of a Store to logs_recent: what comes
 // meanwhile goes in the next write, only its newest RecentKeep. Under load logs_recent then gets
-// at most RecentKeep documents per RecentInterval from each Store instead of every vote; the
-// newest-N query lags the counts by up to RecentInterval plus a write.
+// at most RecentKeep documents per RecentInterval from each Store instead of every vote, and
+// trims read fewer; the newest-N query lags the counts by up to RecentInterval plus a write.
 const RecentInterval = 500 * time.Millisecond
-
-// recentCheckInterval is how often a Store checks that logs_recent is still the capped
-// collection it must be. A consumer of an older version, running beside this one during a rolling
-// update, writes to a logs_recent it does not find as an uncapped collection; nothing would trim
-// that one.
-const recentCheckInterval = time.Minute
 
 // Log is one counted vote.
 type Log struct {
@@ -96,18 +85,18 @@ type Store struct {
 	logs   *mongo.Collection
 	recent *mongo.Collection
 
-	// logs_recent is written by one background goroutine (writeRecent): pending holds the
-	// newest RecentKeep stored logs not yet put there, newest first.
-	recentEvery   time.Duration
-	recentMu      sync.Mutex
-	pending       []Log
-	recentBusy    bool
-	lastRecent    time.Time
-	recentChecked time.Time      // when writeRecent last found logs_recent capped
-	background    sync.WaitGroup // the running writeRecent, if any
-	// newest are the newest RecentKeep logs known to be in logs_recent, newest first: those it
-	// held at the last check, and those this Store wrote since. A log older than the last of
-	// them cannot be among the newest RecentKeep, so it is not written (see putRecent).
+	// logs_recent is written by one background goroutine (writeRecent), which also trims it:
+	// pending holds the newest RecentKeep stored logs not yet put there, newest first.
+	trimEvery   time.Duration
+	recentEvery time.Duration
+	recentMu    sync.Mutex
+	pending     []Log
+	recentBusy  bool
+	lastRecent  time.Time
+	lastTrim    time.Time
+	background  sync.WaitGroup // the running writeRecent, if any
+	// newest are the newest RecentKeep logs this Store put in logs_recent, newest first: the
+	// last of them bounds its trims.
 	newest []head
 
 	// Concurrent Inserts share their writes (see Insert): queue holds the calls waiting for the
@@ -143,7 +132,7 @@ func New(db *mongo.Database) *Store {
 		SetReadConcern(readconcern.Majority())
 	recent := db.Client().Database(RecentDatabaseOf(db.Name()))
 	return &Store{logs: db.Collection(LogsCollection, opts), recent: recent.Collection(RecentCollection, opts),
-		recentEvery: RecentInterval}
+		trimEvery: TrimInterval, recentEvery: RecentInterval}
 }
 
 // Insert writes logs to collection logs and returns, for each log, the log stored under its
@@ -338,9 +327,11 @@ func newestOf(logs []Log) []Log {
 }
 
 // writeRecent puts the pending logs in logs_recent, at most once per recentEvery, until none are
-// pending. It runs beside Insert, not in it: logs_recent only serves the newest-N query, so a
-// vote's count need not wait for it (the audit's invariant, every counted vote is in logs, is
-// Insert's). A write that fails is retried with what comes meanwhile, after a pause.
+// pending, and trims it at most once per trimEvery, below the Store's own RecentKeep-th newest.
+// It runs beside Insert, not in it: logs_recent only serves the newest-N query, so a vote's count
+// need not wait for it (the audit's invariant, every counted vote is in logs, is Insert's). A
+// write that fails is retried with what comes meanwhile, after a pause; a trim that fails leaves
+// more for the next.
 func (s *Store) writeRecent() {
 	defer s.background.Done()
 	for {
@@ -359,57 +350,31 @@ func (s *Store) writeRecent() {
 		s.lastRecent = time.Now()
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := s.putRecent(ctx, logs)
-		cancel()
+		docs := make([]any, len(logs))
+		for i := range logs {
+			docs[i] = logs[i]
+		}
+		_, err := insertIgnoringDuplicates(ctx, s.recent, docs)
 		if err != nil {
+			cancel()
 			s.recentMu.Lock()
 			s.pending = newestOf(append(s.pending, logs...))
 			s.recentMu.Unlock()
 			time.Sleep(time.Second)
+			continue
 		}
+		if bound, ok := s.wroteRecent(logs); ok {
+			_ = s.trimBelow(ctx, bound)
+		}
+		cancel()
 	}
 }
 
-// putRecent inserts into logs_recent those of logs that can be among its newest RecentKeep.
-// At most once per recentCheckInterval it first checks that logs_recent is the capped collection
-// it must be, and reads which logs are its newest.
-//
-// Skipping the older logs is what keeps the newest in a capped collection. A consumer replays the
-// records after its last commit when it restarts, when Kafka comes back, or when partitions move
-// to it; their logs are old, and written again they would be the newest inserts, so enough of
-// them would push the newest logs out (the cap drops by insertion order, not by age).
-func (s *Store) putRecent(ctx context.Context, logs []Log) error {
-	if time.Since(s.recentChecked) >= recentCheckInterval {
-		if err := s.ensureRecentCapped(ctx); err != nil {
-			return err
-		}
-		held, err := s.Newest(ctx, RecentKeep)
-		if err != nil {
-			return err
-		}
-		s.newest = nil
-		s.noteNewest(held)
-		s.recentChecked = time.Now()
-	}
-	var docs []any
-	for _, l := range logs {
-		if len(s.newest) < RecentKeep || newestFirst(l.AcceptedAt, l.VoteID, s.newest[RecentKeep-1].AcceptedAt, s.newest[RecentKeep-1].VoteID) < 0 {
-			docs = append(docs, l)
-		}
-	}
-	if len(docs) == 0 {
-		return nil
-	}
-	if _, err := insertIgnoringDuplicates(ctx, s.recent, docs); err != nil {
-		return fmt.Errorf("insert into %s: %w", RecentCollection, err)
-	}
-	s.noteNewest(logs)
-	return nil
-}
-
-// noteNewest adds logs to the newest known to be in logs_recent, keeping RecentKeep.
-func (s *Store) noteNewest(logs []Log) {
-	heads := slices.Clone(s.newest)
+// wroteRecent notes logs (newest first) put in logs_recent and says whether a trim is due, and
+// below which log.
+func (s *Store) wroteRecent(logs []Log) (bound head, due bool) {
+	heads := make([]head, 0, len(s.newest)+len(logs))
+	heads = append(heads, s.newest...)
 	for _, l := range logs {
 		heads = append(heads, head{VoteID: l.VoteID, AcceptedAt: l.AcceptedAt})
 	}
@@ -417,55 +382,30 @@ func (s *Store) noteNewest(logs []Log) {
 	// Slice what CompactFunc kept, not heads' old length: past it CompactFunc left zeroed heads.
 	heads = slices.CompactFunc(heads, func(a, b head) bool { return a.VoteID == b.VoteID })
 	s.newest = heads[:min(RecentKeep, len(heads))]
+	if len(s.newest) < RecentKeep || time.Since(s.lastTrim) < s.trimEvery {
+		return head{}, false
+	}
+	s.lastTrim = time.Now()
+	return s.newest[RecentKeep-1], true
+}
+
+// trimBelow deletes the logs_recent documents older than bound, in newestFirst's order: one or
+// two comparisons a document. (A list of the ids to delete, with $in, cost the MongoDB-wire
+// server a comparison per id and document: quadratic in the votes of a second.)
+func (s *Store) trimBelow(ctx context.Context, bound head) error {
+	_, err := s.recent.DeleteMany(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "accepted_at", Value: bson.D{{Key: "$lt", Value: bound.AcceptedAt}}}},
+		bson.D{{Key: "accepted_at", Value: bound.AcceptedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: bound.VoteID}}}},
+	}}})
+	if err != nil {
+		return fmt.Errorf("trim %s: %w", RecentCollection, err)
+	}
+	return nil
 }
 
 type head struct {
 	VoteID     string
 	AcceptedAt time.Time
-}
-
-// ensureRecentCapped makes logs_recent a capped collection of RecentCap documents if it is not
-// one. One that is not (made by an older version, or by a write that found no collection) is
-// dropped and made again: it only holds copies of the newest logs, which the next writes bring
-// back. Several Stores may do this at once; the one that loses the race to create finds the
-// winner's collection.
-func (s *Store) ensureRecentCapped(ctx context.Context) error {
-	exists, capped, err := s.recentState(ctx)
-	if err != nil || capped {
-		return err
-	}
-	if exists {
-		if err := s.recent.Drop(ctx); err != nil {
-			return fmt.Errorf("drop %s, which is not capped: %w", RecentCollection, err)
-		}
-	}
-	err = s.recent.Database().CreateCollection(ctx, RecentCollection,
-		options.CreateCollection().SetCapped(true).SetSizeInBytes(recentCapBytes).SetMaxDocuments(RecentCap))
-	var server mongo.ServerError
-	if err != nil && !(errors.As(err, &server) && server.HasErrorCode(namespaceExists)) {
-		return fmt.Errorf("create %s: %w", RecentCollection, err)
-	}
-	if _, capped, err = s.recentState(ctx); err == nil && !capped {
-		err = fmt.Errorf("%s was made again by another writer, not capped", RecentCollection)
-	}
-	return err
-}
-
-const namespaceExists = 48
-
-// recentState says whether logs_recent exists, and whether as a capped collection of RecentCap
-// documents.
-func (s *Store) recentState(ctx context.Context) (exists, capped bool, err error) {
-	specs, err := s.recent.Database().ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: RecentCollection}})
-	if err != nil {
-		return false, false, fmt.Errorf("list %s: %w", RecentCollection, err)
-	}
-	if len(specs) == 0 {
-		return false, false, nil
-	}
-	isCapped, _ := specs[0].Options.Lookup("capped").BooleanOK()
-	max, _ := specs[0].Options.Lookup("max").AsInt64OK()
-	return true, isCapped && max == RecentCap, nil
 }
 
 // newestFirst orders by accept time, then by vote id (UUIDv7 ids grow with time too).

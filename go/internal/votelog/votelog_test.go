@@ -112,7 +112,7 @@ func TestInsertIsIdempotent(t *testing.T) {
 }
 
 // The same vote id sent twice is accepted twice, with a later time and maybe by the other route:
-// the first log stays, in both collections, even after it left logs_recent.
+// the first log stays, in both collections, even after logs_recent was trimmed of it.
 func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
@@ -121,7 +121,7 @@ func TestInsertKeepsTheFirstLogOfAVoteID(t *testing.T) {
 		t.Fatalf("insert: %v", err)
 	}
 	store.background.Wait()
-	if _, err := recentDB(db).Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as newer logs would push it out
+	if _, err := recentDB(db).Collection(RecentCollection).DeleteMany(ctx, bson.D{}); err != nil { // as a trim would
 		t.Fatal(err)
 	}
 	again := first
@@ -209,19 +209,23 @@ func TestConcurrentInsertsShareWrites(t *testing.T) {
 	}
 }
 
-func TestNewestOutOfOrder(t *testing.T) {
+func TestNewestAcrossTrims(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
+	store.trimEvery = 0 // trim after every insert
 	const total = 1000
 	// Out of order, as partitions interleave: the newest must still come first.
 	for _, from := range []int{500, 0, 750, 250} {
 		if _, err := store.Insert(ctx, makeLogs(from, 250)); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
-		store.background.Wait() // logs_recent is written in the background
+		store.background.Wait() // logs_recent is written and trimmed in the background
 	}
 	if n := count(t, db, LogsCollection); n != total {
 		t.Fatalf("%s holds %d logs, want %d", LogsCollection, n, total)
+	}
+	if n := count(t, recentDB(db), RecentCollection); n != RecentKeep {
+		t.Fatalf("%s holds %d logs, want it trimmed to %d", RecentCollection, n, RecentKeep)
 	}
 	got, err := store.Newest(ctx, 20)
 	if err != nil {
@@ -240,105 +244,21 @@ func TestNewestOutOfOrder(t *testing.T) {
 	}
 }
 
-// logs_recent keeps RecentCap documents, the last inserted, however many a Store writes: the
-// server drops the oldest (on the MongoDB-wire server here, our patch to it does).
-func TestRecentIsCappedByTheServer(t *testing.T) {
-	store, db := openStore(t)
-	ctx := context.Background()
-	store.recentEvery = 0
-	const writes = RecentCap/RecentKeep + 3
-	for w := range writes {
-		if _, err := store.Insert(ctx, makeLogs(w*RecentKeep, RecentKeep)); err != nil {
-			t.Fatalf("insert: %v", err)
-		}
-		store.background.Wait()
-	}
-	if n := count(t, recentDB(db), RecentCollection); n != RecentCap {
-		t.Fatalf("%s holds %d logs after %d were written, want %d", RecentCollection, n, writes*RecentKeep, RecentCap)
-	}
-	var oldest Log
-	err := recentDB(db).Collection(RecentCollection).FindOne(ctx, bson.D{},
-		options.FindOne().SetSort(bson.D{{Key: "accepted_at", Value: 1}})).Decode(&oldest)
-	if want := fmt.Sprintf("vote-%07d", (writes*RecentKeep)-RecentCap); err != nil || oldest.VoteID != want {
-		t.Fatalf("oldest left = %s (%v), want %s", oldest.VoteID, err, want)
-	}
-	got, err := store.Newest(ctx, RecentKeep)
-	if err != nil || len(got) != RecentKeep || got[0].VoteID != fmt.Sprintf("vote-%07d", writes*RecentKeep-1) {
-		t.Fatalf("newest = %d logs, first %+v, %v", len(got), got, err)
-	}
-}
-
-// Records replayed after the newest were written (a consumer restarted, Kafka back, partitions
-// moved) are old: their logs must not push the newest out of the capped logs_recent, whether the
-// Store that replays them is new or the one that wrote the newest.
-func TestReplayedLogsKeepTheNewest(t *testing.T) {
-	a, db := openStore(t)
-	b := New(db) // a consumer started after a wrote the newest
-	a.recentEvery, b.recentEvery = 0, 0
-	ctx := context.Background()
-	const newest = 1100
-	if _, err := a.Insert(ctx, makeLogs(newest, RecentKeep)); err != nil {
-		t.Fatal(err)
-	}
-	a.background.Wait()
-	for from := 0; from < newest; from += RecentKeep {
-		for _, s := range []*Store{b, a} {
-			if _, err := s.Insert(ctx, makeLogs(from, RecentKeep)); err != nil {
-				t.Fatal(err)
-			}
-			s.background.Wait()
-		}
-	}
-	got, err := a.Newest(ctx, RecentKeep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != "vote-0001100" {
-		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to vote-0001100", len(got), got[0].VoteID, got[len(got)-1].VoteID)
-	}
-}
-
-// A logs_recent that is not capped (an older version's, which trimmed it itself) is dropped and
-// made again, capped, by the first write.
-func TestUncappedRecentIsMadeAgainCapped(t *testing.T) {
-	store, db := openStore(t)
-	ctx := context.Background()
-	old := recentDB(db).Collection(RecentCollection)
-	if _, err := old.InsertMany(ctx, []any{makeLogs(5000, 1)[0], makeLogs(5001, 1)[0]}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Insert(ctx, makeLogs(0, 3)); err != nil {
-		t.Fatal(err)
-	}
-	store.background.Wait()
-	specs, err := recentDB(db).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: RecentCollection}})
-	if err != nil || len(specs) != 1 {
-		t.Fatalf("list %s: %d specs, %v", RecentCollection, len(specs), err)
-	}
-	capped, _ := specs[0].Options.Lookup("capped").BooleanOK()
-	max, _ := specs[0].Options.Lookup("max").AsInt64OK()
-	if !capped || max != RecentCap {
-		t.Fatalf("%s options = %v, want capped with max %d", RecentCollection, specs[0].Options, RecentCap)
-	}
-	if n := count(t, recentDB(db), RecentCollection); n != 3 {
-		t.Fatalf("%s holds %d logs, want the 3 written after it was made again", RecentCollection, n)
-	}
-}
-
-// Two consumers' Stores write the same logs_recent: the newest logs of both are there, whichever
-// wrote them, although the older writes of one passed the cap.
-func TestNewestOfTwoStores(t *testing.T) {
+// Two consumers' Stores trim the same logs_recent, each below its own RecentKeep-th newest: the
+// newest logs of both stay, whichever wrote them.
+func TestTrimsOfTwoStoresKeepTheNewest(t *testing.T) {
 	a, db := openStore(t)
 	b := New(db)
-	a.recentEvery, b.recentEvery = 0, 0
 	ctx := context.Background()
-	for from := 0; from < 2400; from += 150 {
-		// a writes the odd votes of each run, b the even ones; b's stop at 2250.
+	a.trimEvery, b.trimEvery = 0, 0
+	for from := 0; from < 1200; from += 150 {
+		// a writes the odd votes of each run, b the even ones; b's stop at 900, so its own bound
+		// lags behind a's.
 		var odd, even []Log
 		for _, l := range makeLogs(from, 150) {
 			if l.Offset%2 == 1 {
 				odd = append(odd, l)
-			} else if from < 2250 {
+			} else if from < 900 {
 				even = append(even, l)
 			}
 		}
@@ -353,33 +273,21 @@ func TestNewestOfTwoStores(t *testing.T) {
 		a.background.Wait()
 		b.background.Wait()
 	}
-	if n := count(t, recentDB(db), RecentCollection); n != RecentCap {
-		t.Fatalf("%s holds %d logs, want %d", RecentCollection, n, RecentCap)
-	}
 	got, err := a.Newest(ctx, RecentKeep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The newest 100 written: a's odd ones from 2399 down, then both stores' from 2249 down.
-	want := []string{}
-	for seq := 2399; len(want) < RecentKeep; seq-- {
-		if seq%2 == 1 || seq < 2250 {
-			want = append(want, fmt.Sprintf("vote-%07d", seq))
-		}
-	}
-	ids := make([]string, len(got))
-	for i, l := range got {
-		ids[i] = l.VoteID
-	}
-	if !slices.Equal(ids, want) {
-		t.Fatalf("newest = %v, want %v", ids, want)
+	// The newest 100 written: 1001..1199 odd (a's), then none of b's (all before 900).
+	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != "vote-0001001" {
+		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to vote-0001001", len(got), got[0].VoteID, got[len(got)-1].VoteID)
 	}
 }
 
-// Logs of one accept time (a backlog written at once) come newest first by vote id.
-func TestNewestWithOneAcceptTime(t *testing.T) {
-	store, _ := openStore(t)
+// Logs of one accept time (a backlog written at once) are trimmed too, by vote id.
+func TestTrimWithOneAcceptTime(t *testing.T) {
+	store, db := openStore(t)
 	ctx := context.Background()
+	store.trimEvery = 0
 	for from := 0; from < 750; from += 150 {
 		logs := makeLogs(from, 150)
 		for i := range logs {
@@ -390,9 +298,12 @@ func TestNewestWithOneAcceptTime(t *testing.T) {
 		}
 		store.background.Wait()
 	}
-	got, err := store.Newest(ctx, 2)
-	if err != nil || len(got) != 2 || got[0].VoteID != "vote-0000749" || got[1].VoteID != "vote-0000748" {
-		t.Fatalf("newest = %+v, %v; want vote-0000749, vote-0000748", got, err)
+	if n := count(t, recentDB(db), RecentCollection); n != RecentKeep {
+		t.Fatalf("%s holds %d logs after the last trim, want %d", RecentCollection, n, RecentKeep)
+	}
+	got, err := store.Newest(ctx, 1)
+	if err != nil || len(got) != 1 || got[0].VoteID != "vote-0000749" {
+		t.Fatalf("newest = %+v, %v; want vote-0000749", got, err)
 	}
 }
 
