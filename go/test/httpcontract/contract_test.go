@@ -12,12 +12,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tally-voting/tally/go/test/runfile"
 )
 
 // contract is what the suite knows about the producer under test.
@@ -98,7 +99,7 @@ func (c *contract) vote(t *testing.T, body string, headers ...string) reply {
 	return c.send(t, http.MethodPost, "/votes", "application/json", []byte(body), headers...)
 }
 
-// sharedCases is proto/vote_cases.json, from the test's runfiles (or VOTE_CASES).
+// sharedCases is proto/vote_cases.json, from the test's runfiles.
 type sharedCases struct {
 	ClockYear int `json:"clock_year"`
 	Cases     []struct {
@@ -119,29 +120,21 @@ type sharedCases struct {
 
 func loadCases(t *testing.T) sharedCases {
 	t.Helper()
-	paths := []string{os.Getenv("VOTE_CASES"), "../../../proto/vote_cases.json",
-		filepath.Join(os.Getenv("TEST_SRCDIR"), "_main", "proto", "vote_cases.json")}
-	for _, p := range paths {
-		if p == "" {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var sc sharedCases
-		if err := json.Unmarshal(data, &sc); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		// The table is evaluated with the clock at clock_year; a real producer runs on today's clock,
-		// so only year cases that hold in both can be checked here.
-		if now := time.Now().UTC().Year(); now != sc.ClockYear {
-			t.Logf("clock year %d differs from the table's %d: year cases near the upper bound are skipped", now, sc.ClockYear)
-		}
-		return sc
+	path := runfile.Repo(t, "proto/vote_cases.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the vote cases: %v", err)
 	}
-	t.Fatalf("proto/vote_cases.json not found (tried %q)", paths)
-	return sharedCases{}
+	var sc sharedCases
+	if err := json.Unmarshal(data, &sc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	// The table is evaluated with the clock at clock_year; a real producer runs on today's clock,
+	// so only year cases that hold in both can be checked here.
+	if now := time.Now().UTC().Year(); now != sc.ClockYear {
+		t.Logf("clock year %d differs from the table's %d: year cases near the upper bound are skipped", now, sc.ClockYear)
+	}
+	return sc
 }
 
 func caseBody(t *testing.T, body, b64 string) []byte {
