@@ -1,9 +1,9 @@
 // The vote logs, read from MongoDB (the consumer writes them; docs/data.md has the layout).
 //
-// The newest-N query reads only `logs_recent`, the newest 100 logs plus those written since the
+// The newest-N query reads only `logs_recent`, the newest 20 logs plus those written since the
 // consumer last trimmed it (at most a second ago), never `logs`: the local MongoDB-wire server
 // (FerretDB v1) answers any sorted query by scanning the whole collection, which takes seconds
-// at 100k logs, while logs_recent stays a few hundred documents however many votes were cast.
+// at 100k logs, while logs_recent stays a few dozen documents however many votes were cast.
 // logs_recent lives in a database of its own, tally_recent (go/internal/votelog says why).
 import { UnavailableError } from './errors.js';
 

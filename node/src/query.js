@@ -2,7 +2,8 @@
 import { BadRequestError } from './errors.js';
 
 export const DEFAULT_LIMIT = 20;
-export const MAX_LIMIT = 100;
+// The consumers keep this many newest logs for the query (proto/mongo_names.json, newest_max).
+export const MAX_LIMIT = 20;
 
 /**
  * Reads GET /api/logs' query: only `limit`, an integer from 1 to MAX_LIMIT.

@@ -3,7 +3,7 @@
 //
 // Two collections, both keyed by vote id so that writing a vote twice is a no-op:
 //   - tally.logs: every vote, forever.
-//   - tally_recent.logs_recent: only the newest few hundred, trimmed by the writers. It has a
+//   - tally_recent.logs_recent: only the newest few dozen, trimmed by the writers. It has a
 //     database of its own because the local MongoDB-wire server (FerretDB v1 on SQLite) keeps
 //     each database in one SQLite file with one writer at a time: in the same database, its
 //     writes and trims held the lock that the batches' inserts into logs waited for, and they
@@ -12,8 +12,8 @@
 //
 // The newest-N query reads logs_recent only. On real MongoDB an index on accepted_at would do,
 // but the local MongoDB-wire server (FerretDB v1 on SQLite) pushes no sort or limit down and scans
-// the whole collection for every such query (seconds at 100k documents); a collection that never
-// holds only a few hundred documents keeps the query in milliseconds on both. docs/data.md
+// the whole collection for every such query (seconds at 100k documents); a collection that holds
+// only a few dozen documents keeps the query in milliseconds on both. docs/data.md
 // describes the layout; the Node API reads logs_recent the same way.
 package votelog
 
@@ -43,7 +43,12 @@ const (
 // tally.
 func RecentDatabaseOf(database string) string { return database + "_recent" }
 
-// RecentKeep is how many logs Newest can return at most; the API's limit is capped at it.
+// RecentKeep is how many logs Newest can return at most, the API's limit too
+// (proto/mongo_names.json, newest_max): the webapp shows 20. What logs_recent costs the
+// MongoDB-wire server grows with it, and that server's CPU is the accept-to-counted tail under
+// load (docs/performance.md, "Seventh round"): at 100, the trims alone were a quarter of the
+// server's CPU at 1,000 votes/s.
+//
 // A Store writes logs_recent in the background, after Insert has written logs (see writeRecent),
 // and trims it at most once per TrimInterval: it deletes what is older than the RecentKeep-th
 // newest log the Store itself put there, which needs no read (every log older than that has
@@ -56,7 +61,7 @@ func RecentDatabaseOf(database string) string { return database + "_recent" }
 // made every batch wait for a second write: on the MongoDB-wire server here those were the
 // accept-to-counted tail under steady load (docs/performance.md).
 const (
-	RecentKeep   = 100
+	RecentKeep   = 20
 	TrimInterval = time.Second
 )
 

@@ -82,7 +82,7 @@ func count(t *testing.T, db *mongo.Database, coll string) int64 {
 func TestInsertIsIdempotent(t *testing.T) {
 	store, db := openStore(t)
 	ctx := context.Background()
-	logs := makeLogs(0, 30)
+	logs := makeLogs(0, 15) // with the replay's new ones, no more than logs_recent keeps
 	stored, err := store.Insert(ctx, logs)
 	if err != nil {
 		t.Fatalf("first insert: %v", err)
@@ -93,7 +93,7 @@ func TestInsertIsIdempotent(t *testing.T) {
 	}
 	// A replay of a partly applied batch: ten old logs and five new ones, all the same records,
 	// so all still their vote ids' own logs.
-	replay := append(slices.Clone(logs[20:]), makeLogs(30, 5)...)
+	replay := append(slices.Clone(logs[5:]), makeLogs(15, 5)...)
 	stored, err = store.Insert(ctx, replay)
 	if err != nil {
 		t.Fatalf("replayed insert: %v", err)
@@ -102,12 +102,12 @@ func TestInsertIsIdempotent(t *testing.T) {
 	if len(own) != 15 || slices.Contains(own, false) {
 		t.Fatalf("replayed insert: own = %v, want 15 times true", own)
 	}
-	if n := count(t, db, LogsCollection); n != 35 {
-		t.Fatalf("%s holds %d logs, want 35", LogsCollection, n)
+	if n := count(t, db, LogsCollection); n != 20 {
+		t.Fatalf("%s holds %d logs, want 20", LogsCollection, n)
 	}
 	store.background.Wait() // logs_recent is written in the background
-	if n := count(t, recentDB(db), RecentCollection); n != 35 {
-		t.Fatalf("%s holds %d logs, want 35", RecentCollection, n)
+	if n := count(t, recentDB(db), RecentCollection); n != 20 {
+		t.Fatalf("%s holds %d logs, want 20", RecentCollection, n)
 	}
 }
 
@@ -277,9 +277,10 @@ func TestTrimsOfTwoStoresKeepTheNewest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The newest 100 written: 1001..1199 odd (a's), then none of b's (all before 900).
-	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != "vote-0001001" {
-		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to vote-0001001", len(got), got[0].VoteID, got[len(got)-1].VoteID)
+	// The newest RecentKeep written are a's odd votes from 1199 down; none of b's (all before 900).
+	last := fmt.Sprintf("vote-%07d", 1199-2*(RecentKeep-1))
+	if len(got) != RecentKeep || got[0].VoteID != "vote-0001199" || got[RecentKeep-1].VoteID != last {
+		t.Fatalf("newest = %d logs from %s to %s, want vote-0001199 down to %s", len(got), got[0].VoteID, got[len(got)-1].VoteID, last)
 	}
 }
 
@@ -360,7 +361,8 @@ func BenchmarkNewest20At100k(b *testing.B) {
 	}
 }
 
-// The names the consumer writes to are the ones the API reads (proto/mongo_names.json).
+// The names the consumer writes to are the ones the API reads, and it keeps as many newest logs as
+// the API's limit allows (proto/mongo_names.json).
 func TestNamesFollowTheContract(t *testing.T) {
 	path := runfile.Repo(t, "proto/mongo_names.json")
 	data, err := os.ReadFile(path)
@@ -368,13 +370,18 @@ func TestNamesFollowTheContract(t *testing.T) {
 		t.Fatalf("read the names: %v", err)
 	}
 	type place struct{ Database, Collection string }
-	var names struct{ Logs, Recent place }
+	type contract struct {
+		Logs, Recent place
+		NewestMax    int `json:"newest_max"`
+	}
+	var names contract
 	if err := json.Unmarshal(data, &names); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	got := struct{ Logs, Recent place }{
+	got := contract{
 		place{Database, LogsCollection},
 		place{RecentDatabaseOf(Database), RecentCollection},
+		RecentKeep,
 	}
 	if got != names {
 		t.Errorf("votelog writes to %+v, proto/mongo_names.json says %+v", got, names)
