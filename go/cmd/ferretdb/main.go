@@ -15,12 +15,24 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
+// DefaultGCPercent is the Go collector's GOGC unless the variable says otherwise.
+const DefaultGCPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// Every insert decodes and re-encodes its documents, and almost all of that is garbage
+		// at once: at the default 100 the collector was 12 % of the server's CPU at 5,000 votes/s,
+		// the CPU the inserts wait for. At 400 the accept-to-counted p99 there fell in each of
+		// six steps, by an eighth to a half, for about 12 MiB more resident memory
+		// (docs/performance.md, "Seventh round").
+		debug.SetGCPercent(DefaultGCPercent)
+	}
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to serve the MongoDB wire protocol on")
 	dataDir := flag.String("data-dir", "", "directory for the SQLite databases (required)")
 	flag.Parse()
