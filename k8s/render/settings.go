@@ -198,8 +198,8 @@ func (s Settings) Check() error {
 	return nil
 }
 
-// RedisUser is one Redis ACL user: the keys it may touch come from the key layout
-// (proto/redis_keys.json), the commands from its role.
+// RedisUser is one Redis ACL user of the key layout (proto/redis_keys.json): its keys are those
+// the layout's keys give it as writer or reader, its commands the layout's for it.
 type RedisUser struct {
 	Name string
 	// Secret holds its password (key "password"); PasswordVar is the variable Redis's container
@@ -209,24 +209,10 @@ type RedisUser struct {
 	Commands            []string
 }
 
-// redisRoles are the commands each user of the key layout may run; the keys are the layout's.
-// Rules apply in order: -@dangerous comes before a single command let back in.
-var redisRoles = []struct {
-	name     string
-	commands []string
-}{
-	// Counts batches with one script (go/internal/counts/apply.lua) and reads its watermarks.
-	{"consumer", []string{"-@all", "+@connection", "+@read", "+@write", "-@dangerous", "+eval", "+evalsha"}},
-	// Reads the counts; INFO is ioredis's ready check when it connects.
-	{"api", []string{"-@all", "+@connection", "+@read", "-@dangerous", "+info"}},
-	// Reads the counts; the bucket panel is a read-only script that asks Redis for the time.
-	{"grafana", []string{"-@all", "+@connection", "+@read", "-@dangerous", "+eval_ro", "+time"}},
-}
-
 var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
 
-// RedisUsers derives the ACL users from the key layout: each gets exactly the keys the layout
-// says it writes or reads, a {placeholder} becoming a wildcard.
+// RedisUsers derives the ACL users from the key layout: each of its users gets exactly the keys
+// the layout says it writes or reads, a {placeholder} becoming a wildcard, and its commands.
 func RedisUsers(layoutFile string) ([]RedisUser, error) {
 	var layout struct {
 		Keys []struct {
@@ -234,6 +220,10 @@ func RedisUsers(layoutFile string) ([]RedisUser, error) {
 			Writer   string   `json:"writer"`
 			Readers  []string `json:"readers"`
 		} `json:"keys"`
+		Users []struct {
+			Name     string   `json:"name"`
+			Commands []string `json:"commands"`
+		} `json:"users"`
 	}
 	data, err := os.ReadFile(layoutFile)
 	if err != nil {
@@ -242,21 +232,27 @@ func RedisUsers(layoutFile string) ([]RedisUser, error) {
 	if err := json.Unmarshal(data, &layout); err != nil {
 		return nil, fmt.Errorf("redis key layout %s: %w", layoutFile, err)
 	}
+	if len(layout.Users) == 0 {
+		return nil, fmt.Errorf("redis key layout %s: no users", layoutFile)
+	}
 	var users []RedisUser
-	for _, role := range redisRoles {
+	for _, lu := range layout.Users {
+		if len(lu.Commands) == 0 || lu.Commands[0] != "-@all" {
+			return nil, fmt.Errorf("redis key layout %s: user %s's commands must start from -@all, got %v", layoutFile, lu.Name, lu.Commands)
+		}
 		u := RedisUser{
-			Name:        role.name,
-			Secret:      "redis-" + role.name,
-			PasswordVar: strings.ToUpper(role.name) + "_PASSWORD",
-			Commands:    role.commands,
+			Name:        lu.Name,
+			Secret:      "redis-" + lu.Name,
+			PasswordVar: strings.ToUpper(lu.Name) + "_PASSWORD",
+			Commands:    lu.Commands,
 		}
 		for _, k := range layout.Keys {
-			if k.Writer == role.name || slices.Contains(k.Readers, role.name) {
+			if k.Writer == lu.Name || slices.Contains(k.Readers, lu.Name) {
 				u.Keys = append(u.Keys, placeholder.ReplaceAllString(k.Template, "*"))
 			}
 		}
 		if len(u.Keys) == 0 {
-			return nil, fmt.Errorf("redis key layout %s: no key names %s as writer or reader", layoutFile, role.name)
+			return nil, fmt.Errorf("redis key layout %s: no key names %s as writer or reader", layoutFile, lu.Name)
 		}
 		users = append(users, u)
 	}

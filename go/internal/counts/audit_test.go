@@ -77,18 +77,19 @@ func TestSnapshotAndReplace(t *testing.T) {
 }
 
 // The audit runs as the consumer's Redis user (k8s/manifests/audit.yaml), whose ACL refuses
-// @dangerous commands such as KEYS (its role in k8s/render/settings.go, repeated here): the
-// snapshot must read the counts under those rules. On the real node the audit CronJob failed
-// with "User consumer has no permissions to run the 'keys' command" while the script listed keys.
+// @dangerous commands such as KEYS (its keys and commands in proto/redis_keys.json, from which
+// the deployment makes the user too): the snapshot must read the counts under those rules. On the
+// real node the audit CronJob failed with "User consumer has no permissions to run the 'keys'
+// command" while the script listed keys.
 func TestSnapshotAsTheConsumersRedisUser(t *testing.T) {
 	rdb := openRedis(t)
 	ctx := context.Background()
 	now := time.Now()
 	apply(t, New(rdb), 1, -1, 1, vote(0, "Alux Nahual", "Leyenda", now), vote(1, "Bohemia Suburbana", "Tierra Santa", now))
 	user := "snapshot-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	// The consumer's commands; SELECT only for the test server's numbered databases.
-	rules := []any{"ACL", "SETUSER", user, "on", ">test-password", "~tally:*",
-		"-@all", "+@connection", "+@read", "+@write", "-@dangerous", "+eval", "+evalsha", "+select"}
+	rules := append([]any{"ACL", "SETUSER", user, "on", ">test-password"}, loadContract(t).rulesOf(t, "consumer")...)
+	// SELECT only for the test server's numbered databases.
+	rules = append(rules, "+select")
 	if err := rdb.Do(ctx, rules...).Err(); err != nil {
 		t.Fatal(err)
 	}

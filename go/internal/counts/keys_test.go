@@ -28,6 +28,32 @@ type contract struct {
 			From    string `json:"from"`
 		} `json:"expiry"`
 	} `json:"keys"`
+	Users []struct {
+		Name     string   `json:"name"`
+		Commands []string `json:"commands"`
+	} `json:"users"`
+}
+
+// rulesOf is the ACL rules of the contract's user name: its keys (those naming it as writer or
+// reader, each {placeholder} a wildcard), then its commands.
+func (c contract) rulesOf(t *testing.T, name string) []any {
+	t.Helper()
+	var rules []any
+	for _, k := range c.Keys {
+		if k.Writer == name || slices.Contains(k.Readers, name) {
+			rules = append(rules, "~"+regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(k.Template, "*"))
+		}
+	}
+	for _, u := range c.Users {
+		if u.Name == name {
+			for _, cmd := range u.Commands {
+				rules = append(rules, cmd)
+			}
+			return rules
+		}
+	}
+	t.Fatalf("proto/redis_keys.json has no user %s", name)
+	return nil
 }
 
 func loadContract(t *testing.T) contract {
