@@ -43,24 +43,32 @@ def value(reply):
 
 @dataclass
 class Series:
-    """What one panel read: (seconds since the start, value) per read."""
+    """What one panel read: for each of its targets (by refId), (seconds since the start, value)
+    per read."""
 
     panel: dict
     interval_s: float
-    points: list = field(default_factory=list)
+    points: dict = field(default_factory=dict)
+
+    def latest(self):
+        """The first target's last value: what a stat or a bar gauge shows."""
+        first = self.points.get(self.panel["targets"][0].get("refId", "A"), [])
+        return first[-1][1] if first else 0
 
 
 def sample(redis_client, dashboard: dict, seconds: float, clock=time.monotonic, sleep=time.sleep) -> list[Series]:
-    """Runs every panel's query at its streaming interval for `seconds` (at least one read each)."""
+    """Runs every query of every panel at the panel's streaming interval for `seconds` (at least
+    one read each)."""
     series = [Series(p, p["targets"][0].get("streamingInterval", 1000) / 1000) for p in dashboard["panels"]]
-    commands = [command(s.panel["targets"][0]) for s in series]
+    commands = [[(t.get("refId", "A"), command(t)) for t in s.panel["targets"]] for s in series]
     start = clock()
     due = [0.0] * len(series)
     while True:
         now = clock() - start
         for i, s in enumerate(series):
             if now >= due[i]:
-                s.points.append((now, value(redis_client.execute_command(*commands[i]))))
+                for ref, cmd in commands[i]:
+                    s.points.setdefault(ref, []).append((now, value(redis_client.execute_command(*cmd))))
                 due[i] = now + s.interval_s
         if now >= seconds:
             return series
@@ -86,19 +94,41 @@ def _bars(ax, values: dict):
     ax.tick_params(axis="y", colors=TEXT, labelsize=8, length=0)
 
 
+def display_name(panel: dict, ref: str) -> str:
+    """A target's name in the legend, as Grafana shows it: a displayName override matching its
+    refId, else the panel's displayName, else the refId."""
+    config = panel.get("fieldConfig", {})
+    for override in config.get("overrides", []):
+        if override.get("matcher") == {"id": "byFrameRefID", "options": ref}:
+            for prop in override.get("properties", []):
+                if prop.get("id") == "displayName":
+                    return prop["value"]
+    return config.get("defaults", {}).get("displayName", ref)
+
+
 def _time(ax, s: Series):
-    kind = s.panel["targets"][0]
-    if s.points and isinstance(s.points[0][1], dict):
-        names = sorted({k for _, v in s.points for k in v})
+    lines = list(s.points.items())
+    first = lines[0][1] if lines else []
+    if first and isinstance(first[0][1], dict):  # a hash: a line per field
+        names = sorted({k for _, v in first for k in v})
         for i, name in enumerate(names):
-            ax.plot([t for t, _ in s.points], [v.get(name, 0) for _, v in s.points], color=COLORS[i % len(COLORS)],
-                    linewidth=2, label=f"{name}: {s.points[-1][1].get(name, 0):,.0f}")
+            ax.plot([t for t, _ in first], [v.get(name, 0) for _, v in first], color=COLORS[i % len(COLORS)],
+                    linewidth=2, label=f"{name}: {first[-1][1].get(name, 0):,.0f}")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, labelcolor=TEXT, fontsize=8)
-    else:
-        name = s.panel.get("fieldConfig", {}).get("defaults", {}).get("displayName", kind.get("refId", "A"))
-        ax.bar([t for t, _ in s.points], [v for _, v in s.points], width=s.interval_s * 0.8, color=COLORS[0], alpha=0.8,
-               label=name, align="edge")
+    elif len(lines) == 1:  # one number per read: bars
+        ref, points = lines[0]
+        ax.bar([t for t, _ in points], [v for _, v in points], width=s.interval_s * 0.8, color=COLORS[0], alpha=0.8,
+               label=display_name(s.panel, ref), align="edge")
         ax.legend(loc="upper left", frameon=False, labelcolor=TEXT, fontsize=8)
+    else:  # several queries, one number each per read: a line per query
+        for i, (ref, points) in enumerate(lines):
+            last = f": {points[-1][1]:,.0f}" if points else ""
+            ax.plot([t for t, _ in points], [v for _, v in points], color=COLORS[i % len(COLORS)], linewidth=2,
+                    marker="o", label=display_name(s.panel, ref) + last)
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, labelcolor=TEXT, fontsize=8)
+    unit = s.panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+    if unit:
+        ax.set_ylabel(unit, color=TEXT, fontsize=8)
     ax.set_xlabel("segundos desde el inicio de la lectura", color=TEXT, fontsize=8)
     ax.tick_params(colors=TEXT, labelsize=8)
     ax.grid(color=GRID, linewidth=0.5)
@@ -129,7 +159,7 @@ def draw(dashboard: dict, series: list[Series], out: str, width_px: int = 1400) 
         for spine in frame.spines.values():
             spine.set_color(GRID)
         frame.text(0.01, 0.97, s.panel["title"], transform=frame.transAxes, color=TEXT, fontsize=10, weight="bold", va="top")
-        last = s.points[-1][1] if s.points else 0
+        last = s.latest()
         if s.panel["type"] == "stat":
             frame.text(0.5, 0.42, f"{last:,.0f}", transform=frame.transAxes, color=COLORS[0], fontsize=40, weight="bold",
                        ha="center", va="center")

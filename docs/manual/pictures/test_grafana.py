@@ -59,7 +59,7 @@ def test_every_panel_of_the_dashboard_reads_the_consumers_keys(redis_server, tmp
     # The panel sums the last whole 10-second bucket (the one before the current).
     r.hset(f"tally:votes:10s:{now - now % 10 - 10}", mapping={"Alux Nahual": 2, "Viernes Verde": 3})
     series = grafana.sample(r, DASHBOARD, seconds=0)
-    got = {s.panel["title"]: s.points[-1][1] for s in series}
+    got = {s.panel["title"]: s.latest() for s in series}
     assert got["Votes counted"] == 7
     assert got["Votes per band"] == {"Alux Nahual": 4, "Viernes Verde": 3}
     assert got["Votes per album"] == {"Alux Nahual — Conquista": 4, "Viernes Verde — P.M.": 3}
@@ -87,6 +87,25 @@ def test_sample_follows_each_panels_interval():
 
     clock = Clock()
     series = grafana.sample(Counting(), DASHBOARD, seconds=20, clock=clock.now, sleep=clock.sleep)
-    reads = {s.panel["title"]: len(s.points) for s in series}
+    reads = {s.panel["title"]: len(s.points["A"]) for s in series}
     assert reads["Votes counted"] >= 20  # every second
     assert 2 <= reads["Votes per 10 seconds"] <= 3  # every 10 s
+
+
+def test_a_panel_with_two_queries_reads_and_draws_both(redis_server):
+    """Accept to counted has two targets, p50 (A) and p99 (B): both are read, and both drawn
+    under the names the dashboard's overrides give them."""
+    r = redis_server
+    now = int(r.time()[0])
+    # The last whole 10-second bucket, and the current one in case the clock crosses into the
+    # next meanwhile: 98 votes counted within 5 ms, two within 250 ms.
+    for bucket in (now - now % 10 - 10, now - now % 10):
+        r.hset(f"tally:votes:latency:10s:{bucket}", mapping={"5": 98, "250": 2})
+    panel = next(p for p in DASHBOARD["panels"] if p["title"].startswith("Accept to counted"))
+    [s] = grafana.sample(r, {"panels": [panel]}, seconds=0)
+    assert {ref: points[-1][1] for ref, points in s.points.items()} == {"A": 5, "B": 250}
+    fig = grafana.plt.figure()
+    ax = fig.add_subplot()
+    grafana._time(ax, s)
+    assert ax.get_legend_handles_labels()[1] == ["p50: 5", "p99: 250"]
+    grafana.plt.close(fig)
