@@ -127,7 +127,7 @@ def _time(ax, s: Series):
                     marker="o", label=display_name(s.panel, ref) + last)
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, labelcolor=TEXT, fontsize=8)
     unit = s.panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
-    if unit:
+    if unit not in (None, "short", "none"):  # Grafana's plain-number formats name no unit
         ax.set_ylabel(unit, color=TEXT, fontsize=8)
     ax.set_xlabel("segundos desde el inicio de la lectura", color=TEXT, fontsize=8)
     ax.tick_params(colors=TEXT, labelsize=8)
