@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -250,8 +251,11 @@ func TestRedisHoldsTheContractLayout(t *testing.T) {
 		case k.Expiry != nil && (ttl <= 0 || ttl > time.Duration(k.Expiry.Seconds)*time.Second):
 			t.Errorf("%s: %s expires in %v, contract says within %d s", k.Name, key, ttl, k.Expiry.Seconds)
 		}
-		patterns = append(patterns, regexp.MustCompile("^"+regexp.MustCompile(`\\\{[a-z_]+\\\}`).
-			ReplaceAllString(regexp.QuoteMeta(k.Template), ".+")+"$"))
+		parts := placeholder.Split(k.Template, -1)
+		for i := range parts {
+			parts[i] = regexp.QuoteMeta(parts[i])
+		}
+		patterns = append(patterns, regexp.MustCompile("^"+strings.Join(parts, ".+")+"$"))
 	}
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {

@@ -34,6 +34,9 @@ type contract struct {
 	} `json:"users"`
 }
 
+// placeholder is a {placeholder} of a key template in the contract.
+var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
+
 // rulesOf is the ACL rules of the contract's user name: its keys (those naming it as writer or
 // reader, each {placeholder} a wildcard), then its commands.
 func (c contract) rulesOf(t *testing.T, name string) []any {
@@ -41,7 +44,7 @@ func (c contract) rulesOf(t *testing.T, name string) []any {
 	var rules []any
 	for _, k := range c.Keys {
 		if k.Writer == name || slices.Contains(k.Readers, name) {
-			rules = append(rules, "~"+regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(k.Template, "*"))
+			rules = append(rules, "~"+placeholder.ReplaceAllString(k.Template, "*"))
 		}
 	}
 	for _, u := range c.Users {
@@ -75,7 +78,7 @@ func loadContract(t *testing.T) contract {
 // render fills a template's {placeholders} from params.
 func render(t *testing.T, template string, params map[string]string) string {
 	t.Helper()
-	return regexp.MustCompile(`\{([a-z_]+)\}`).ReplaceAllStringFunc(template, func(p string) string {
+	return placeholder.ReplaceAllStringFunc(template, func(p string) string {
 		v, ok := params[p[1:len(p)-1]]
 		if !ok {
 			t.Fatalf("template %q: no example for %s", template, p)
